@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Every record that crosses from the BPF program into user space, defined once.
+ *
+ * Mirrored field by field in src/capture/records.ts; test/unit/records-layout.test.ts
+ * compiles this header and checks every size and offset against the TypeScript side.
+ *
+ * Rules: the first field of every record is the common header (whose first byte is
+ * the type); no packed structs, explicit padding, 8-byte aligned sizes.
+ */
+#ifndef KONG_WATCHER_EVENTS_H
+#define KONG_WATCHER_EVENTS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Bytes of payload copied per read/write: a whole 8 KiB request head (nginx's
+ * large_client_header_buffers) so that traceparent is found wherever it is. */
+#define KW_MAX_CAPTURE 8192
+/* Last bytes of a transfer, always copied: a chunked body's terminator. */
+#define KW_TAIL_LEN 16
+
+/* src/capture/records.ts: EventType */
+enum kw_event_type {
+	KW_EVENT_CONN_OPEN = 1,   /* a socket Kong accepted or connected */
+	KW_EVENT_DATA = 2,        /* one read or write on a tracked socket */
+	KW_EVENT_CONN_CLOSE = 3,  /* close() of a tracked socket */
+	KW_EVENT_NGX_REQUEST = 4, /* nginx uprobes: one ngx_http_request_t's life */
+	KW_EVENT_LUA_PHASE = 5,   /* Lua phase handler: time spent in Kong's Lua */
+};
+
+/* src/capture/records.ts: Direction */
+enum kw_direction {
+	KW_DIR_UNKNOWN = 0, /* socket existed before the agent: decided from the bytes */
+	KW_DIR_SERVER = 1,  /* accepted: Kong serves a client */
+	KW_DIR_CLIENT = 2,  /* connected: Kong calls an upstream */
+};
+
+/* src/capture/records.ts: Op */
+enum kw_op {
+	KW_OP_READ = 1,
+	KW_OP_WRITE = 2,
+};
+
+/* Which hook produced a DATA record. src/capture/records.ts: Source */
+enum kw_source {
+	KW_SRC_READ = 1,
+	KW_SRC_READV = 2,
+	KW_SRC_RECVFROM = 3,
+	KW_SRC_RECVMSG = 4,
+	KW_SRC_WRITE = 5,
+	KW_SRC_WRITEV = 6,
+	KW_SRC_SENDTO = 7,
+	KW_SRC_SENDMSG = 8,
+	KW_SRC_SENDFILE = 9,
+	KW_SRC_LIBC_READ = 10,  /* libc uprobe capture mode */
+	KW_SRC_LIBC_WRITE = 11,
+};
+
+/* src/capture/records.ts: LuaPhase */
+enum kw_lua_phase {
+	KW_LUA_REWRITE = 1,
+	KW_LUA_ACCESS = 2,
+	KW_LUA_CONTENT = 3,
+	KW_LUA_HEADER_FILTER = 4,
+	KW_LUA_BODY_FILTER = 5,
+	KW_LUA_LOG = 6,
+	KW_LUA_BALANCER = 7,
+};
+
+/* DATA flags */
+#define KW_DATA_TRUNCATED 0x1 /* result > captured_len: the middle was not copied */
+
+struct kw_event_header {
+	__u8 type; /* enum kw_event_type; must be first */
+	__u8 _pad[3];
+	__u32 pid;          /* tgid of the Kong process */
+	__u64 timestamp_ns; /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+};
+
+struct kw_conn_open_event {
+	struct kw_event_header hdr;
+	__u64 conn_id; /* unique for the agent's life: fds are reused, conn ids never */
+	__u32 fd;
+	__u8 direction; /* enum kw_direction */
+	__u8 family;    /* AF_INET (2) or AF_INET6 (10) */
+	__u16 local_port;
+	__u16 peer_port;
+	__u8 _pad[6];
+	__u8 local_addr[16]; /* IPv4: first 4 bytes, network order */
+	__u8 peer_addr[16];
+};
+
+struct kw_data_event {
+	struct kw_event_header hdr;
+	__u64 conn_id;
+	__s64 result; /* syscall return: bytes moved, 0 = EOF, < 0 = -errno */
+	__u32 fd;
+	__u8 op;        /* enum kw_op */
+	__u8 direction; /* enum kw_direction, as known to BPF */
+	__u8 source;    /* enum kw_source */
+	__u8 flags;     /* KW_DATA_* */
+	__u16 captured_len; /* bytes in data[], from the first byte moved */
+	__u16 tail_len;     /* bytes in tail[] */
+	__u8 _pad[4];
+	__u8 tail[KW_TAIL_LEN]; /* the last tail_len bytes moved */
+	__u8 data[KW_MAX_CAPTURE]; /* only captured_len bytes are sent */
+};
+
+struct kw_conn_close_event {
+	struct kw_event_header hdr;
+	__u64 conn_id;
+	__u32 fd;
+	__u8 direction;
+	__u8 _pad[3];
+	__u64 bytes_read;
+	__u64 bytes_written;
+};
+
+struct kw_ngx_request_event {
+	struct kw_event_header hdr;
+	__u64 conn_id;     /* of r->connection->fd, 0 when not tracked */
+	__u64 request_ptr; /* the ngx_http_request_t address: identity only */
+	__u64 start_ns;    /* ngx_http_process_request entry */
+	__u64 end_ns;      /* ngx_http_free_request entry */
+	__u32 fd;
+	__u32 _pad;
+};
+
+struct kw_lua_phase_event {
+	struct kw_event_header hdr;
+	__u64 conn_id;
+	__u64 request_ptr;
+	__u64 start_ns;
+	__u64 end_ns;
+	__u32 fd;
+	__u8 phase; /* enum kw_lua_phase */
+	__u8 _pad[3];
+};
+
+/* Per-process entry of the kong_processes map, written by user space. */
+struct kw_process_info {
+	__u32 role; /* 1 = master, 2 = worker */
+	__u32 flags;
+};
+
+/* Indexes into the kw_stats per-CPU array, summed by the addon. src/capture/records.ts: Stat */
+enum kw_stat {
+	KW_STAT_EVENTS = 0,      /* records written to the ring buffer */
+	KW_STAT_LOST = 1,        /* records the ring buffer had no room for */
+	KW_STAT_HOOK_HITS = 2,   /* hook invocations from a Kong pid */
+	KW_STAT_CONN_OPENED = 3,
+	KW_STAT_CONN_CLOSED = 4,
+	KW_STAT_CONN_MAP_FULL = 5, /* http_requests had no room for a connection */
+	KW_STAT_MAX = 6,
+};
+
+#endif /* KONG_WATCHER_EVENTS_H */

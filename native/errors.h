@@ -1,0 +1,13 @@
+// Turns a failed libbpf/kernel call into a message that says what to do about it.
+#pragma once
+
+#include <string>
+
+namespace kw {
+
+std::string KernelRelease();
+// what: the step that failed ("load BPF programs", "attach tracepoint syscalls/sys_exit_read").
+// err: a positive errno.
+std::string DescribeFailure(const std::string& what, int err);
+
+}  // namespace kw
