@@ -1,0 +1,110 @@
+/**
+ * Gives exchanges their trace ids and ties each upstream attempt (CLIENT exchange) to the inbound
+ * request (SERVER exchange) it serves. Nothing in the bytes links the two sockets, so the match
+ * is a score over the in-flight inbound requests of the same worker: shared trace id or request
+ * id, the path (Kong's strip_path makes one a suffix of the other), query, method, user agent,
+ * and recency (an nginx worker is single-threaded: the upstream write follows the inbound read).
+ */
+import { clientIds, IdGenerator, incomingContext, serverIds } from './trace-context';
+import type { ExchangeSink, HttpExchange } from './types';
+
+/** Below this score an upstream call is taken for Kong's own traffic (database, DNS, exporters). */
+const MIN_SCORE = 2;
+/** In-flight inbound requests considered per worker; older ones are still tracked, never matched. */
+const MAX_CANDIDATES = 4096;
+
+export class Assembler {
+  private readonly inFlight = new Map<number, HttpExchange[]>();
+  unmatchedAttempts = 0;
+
+  constructor(
+    private readonly sink: ExchangeSink,
+    private readonly ids: IdGenerator = new IdGenerator(),
+  ) {}
+
+  requestHead(ex: HttpExchange): void {
+    if (ex.direction === 'server') {
+      ex.ids = serverIds(ex.requestHeaders, this.ids);
+      ex.attempts = [];
+      let list = this.inFlight.get(ex.pid);
+      if (!list) this.inFlight.set(ex.pid, (list = []));
+      list.push(ex);
+    } else {
+      const parent = this.match(ex);
+      if (parent) {
+        ex.parent = parent;
+        (parent.attempts ??= []).push(ex);
+      } else {
+        this.unmatchedAttempts++;
+      }
+      ex.ids = clientIds(parent?.ids, ex.requestHeaders, this.ids);
+      // Two attempts cannot share a span: a propagated id reused by a retry gets a fresh one.
+      if (parent?.attempts?.some((a) => a !== ex && a.ids?.spanId === ex.ids!.spanId)) {
+        ex.ids.spanId = this.ids.spanId();
+      }
+    }
+    this.sink.onRequestHead?.(ex);
+  }
+
+  exchangeDone(ex: HttpExchange): void {
+    if (ex.direction === 'server') {
+      const list = this.inFlight.get(ex.pid);
+      if (list) {
+        const i = list.lastIndexOf(ex);
+        if (i >= 0) list.splice(i, 1);
+        if (list.length === 0) this.inFlight.delete(ex.pid);
+      }
+    }
+    this.sink.onExchange(ex);
+  }
+
+  /** in-flight inbound requests, all workers */
+  get inFlightServer(): number {
+    let n = 0;
+    for (const list of this.inFlight.values()) n += list.length;
+    return n;
+  }
+
+  private match(client: HttpExchange): HttpExchange | undefined {
+    const list = this.inFlight.get(client.pid);
+    if (!list || list.length === 0) return undefined;
+    const ctx = incomingContext(client.requestHeaders);
+    const requestId = client.requestHeaders['x-request-id'];
+    const kongRequestId = client.requestHeaders['x-kong-request-id'];
+    let best: HttpExchange | undefined;
+    let bestScore = -Infinity;
+    const from = Math.max(0, list.length - MAX_CANDIDATES);
+    for (let i = list.length - 1; i >= from; i--) {
+      const server = list[i];
+      if (server.startNs > client.startNs) continue;
+      let score = 0;
+      if (ctx?.traceId !== undefined && ctx.traceId === server.ids?.traceId) score += 16;
+      if (requestId !== undefined && requestId === server.requestHeaders['x-request-id']) score += 16;
+      if (kongRequestId !== undefined && kongRequestId === server.requestHeaders['x-kong-request-id']) score += 16;
+      if (client.path === server.path) score += 4;
+      else if (isSuffix(client.path, server.path)) score += 2;
+      if (client.query !== undefined && client.query === server.query) score += 2;
+      if (client.method === server.method) score += 1;
+      if (client.userAgent !== undefined && client.userAgent === server.userAgent) score += 1;
+      const attempts = server.attempts;
+      const last = attempts && attempts.length > 0 ? attempts[attempts.length - 1] : undefined;
+      if (!last) score += 1;
+      else if (last.endNs === 0)
+        score -= 8; // one attempt at a time
+      else if (last.errorCode === undefined && last.statusCode > 0 && last.statusCode < 500) score -= 4;
+      // Ties go to the request read most recently: `>` keeps the first (newest) of equal scores.
+      if (score > bestScore || (score === bestScore && best !== undefined && server.requestEndNs > best.requestEndNs)) {
+        best = server;
+        bestScore = score;
+      }
+    }
+    return bestScore >= MIN_SCORE ? best : undefined;
+  }
+}
+
+/** One path ends with the other at a segment boundary (strip_path, or a service path prefix). */
+function isSuffix(a: string, b: string): boolean {
+  const [short, long] = a.length <= b.length ? [a, b] : [b, a];
+  if (short.length <= 1 || !long.endsWith(short)) return false;
+  return short.startsWith('/') || long[long.length - short.length - 1] === '/';
+}

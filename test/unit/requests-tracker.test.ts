@@ -1,0 +1,345 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Conversation, chunkedBody, request, response, split } from './helpers/conversation';
+
+test('keep-alive: many requests on one server connection, FIFO pairing and timing', () => {
+  const c = new Conversation();
+  c.open(1, { direction: 'server', localPort: 8000, peerPort: 50123 });
+  for (let i = 0; i < 50; i++) {
+    c.read(1, request('GET', `/items/${i}?page=${i}`, { 'User-Agent': 'ua' }));
+    c.write(1, response(200 + (i % 3), `body${i}`, { Via: 'kong/3.4.2' }));
+  }
+  c.close(1);
+  assert.equal(c.done.length, 50, 'all exchanges');
+  assert.equal(c.heads.length, 50, 'heads reported first');
+  const ex = c.done[7];
+  assert.equal(ex.path, '/items/7');
+  assert.equal(ex.query, 'page=7');
+  assert.equal(ex.statusCode, 201);
+  assert.equal(ex.connRequestIndex, 8);
+  assert.equal(ex.direction, 'server');
+  assert.equal(ex.host, 'example.test');
+  assert.equal(ex.userAgent, 'ua');
+  assert.equal(ex.responseHeaders['via'], 'kong/3.4.2');
+  assert.deepEqual(ex.local, { address: '127.0.0.1', port: 8000 });
+  assert.deepEqual(ex.peer, { address: '10.0.0.2', port: 50123 });
+  assert.equal(ex.responseBodySize, 5);
+  assert.ok(ex.startNs < ex.responseStartNs && ex.responseStartNs === ex.endNs, 'timing order');
+  assert.equal(ex.requestEndNs, ex.startNs, 'request in one read');
+  assert.equal(ex.errorCode, undefined);
+  assert.ok(ex.ids && ex.ids.traceId.length === 32 && ex.ids.spanId.length === 16, 'ids');
+  assert.equal(c.pipeline.stats().connections, 0, 'closed connection forgotten');
+  assert.equal(c.pipeline.stats().inFlight, 0);
+});
+
+test('pipelined requests in one read get responses in order', () => {
+  const c = new Conversation();
+  c.open(1, { direction: 'server' });
+  const t = c.read(1, request('GET', '/a') + request('POST', '/b', {}, 'xyz') + request('GET', '/c'));
+  const r1 = c.write(1, response(200, 'A'));
+  c.write(1, response(404, 'B') + response(500, 'C'));
+  assert.deepEqual(
+    c.done.map((e) => [e.path, e.statusCode, e.connRequestIndex]),
+    [
+      ['/a', 200, 1],
+      ['/b', 404, 2],
+      ['/c', 500, 3],
+    ],
+  );
+  assert.ok(
+    c.done.every((e) => e.startNs === t),
+    'all started with that read',
+  );
+  assert.equal(c.done[0].endNs, r1);
+  assert.equal(c.done[1].requestBodySize, 3);
+});
+
+test('a head split across 3 reads: start is the first read, requestEnd the last', () => {
+  const c = new Conversation();
+  c.open(1, { direction: 'server' });
+  const head = request('GET', '/split', { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' });
+  const [a, b, d] = [head.slice(0, 10), head.slice(10, 60), head.slice(60)];
+  const t1 = c.read(1, a);
+  c.read(1, b);
+  const t3 = c.read(1, d);
+  c.write(1, response(200, 'ok'));
+  assert.equal(c.done.length, 1);
+  assert.equal(c.done[0].startNs, t1);
+  assert.equal(c.done[0].requestEndNs, t3);
+  assert.equal(c.done[0].ids?.traceId, '0af7651916cd43dd8448eb211c80319c', 'traceparent continued');
+  assert.equal(c.done[0].ids?.parentSpanId, 'b7ad6b7169203331');
+});
+
+test('request bodies skipped: content-length and chunked, large and truncated', () => {
+  const c = new Conversation();
+  c.open(1, { direction: 'server' });
+  const body = Buffer.alloc(300_000, 'q');
+  const t0 = c.read(1, `POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: ${body.length}\r\n\r\n`);
+  let last = 0;
+  for (const piece of split(body, 65536)) last = c.read(1, piece);
+  c.write(1, response(201));
+  const chunked = chunkedBody(200_000, 16384);
+  c.read(1, 'POST /chunks HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n');
+  for (const piece of split(chunked, 50_000)) last = c.read(1, piece);
+  c.write(1, response(202));
+  assert.equal(c.done.length, 2);
+  assert.equal(c.done[0].requestBodySize, body.length);
+  assert.equal(c.done[0].startNs, t0);
+  assert.equal(c.done[1].requestBodySize, chunked.length);
+  assert.equal(c.done[1].requestEndNs, last);
+  assert.equal(c.done[1].statusCode, 202);
+});
+
+for (const mode of ['content-length', 'chunked'] as const) {
+  test(`1 MiB response in many truncated writes (${mode})`, () => {
+    const c = new Conversation();
+    c.open(1, { direction: 'server' });
+    c.read(1, request('GET', '/big'));
+    const body = mode === 'chunked' ? chunkedBody(1 << 20, 4096) : Buffer.alloc(1 << 20, 'z');
+    const head =
+      mode === 'chunked'
+        ? 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
+        : `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`;
+    const all = Buffer.concat([Buffer.from(head), body]);
+    const writes = split(all, 65536 + 17);
+    const first = c.write(1, writes[0]);
+    let last = first;
+    for (const w of writes.slice(1)) last = c.write(1, w);
+    c.read(1, request('GET', '/next'));
+    c.write(1, response(204));
+    assert.equal(c.done.length, 2, 'the big one and the next');
+    assert.equal(c.done[0].responseBodySize, body.length);
+    assert.equal(c.done[0].responseStartNs, first);
+    assert.equal(c.done[0].endNs, last, 'end = the write carrying the last byte');
+    assert.equal(c.done[1].statusCode, 204, 'in sync afterwards');
+  });
+}
+
+test('a client disconnecting mid-response: still reported, with an error code', () => {
+  const c = new Conversation();
+  c.open(1, { direction: 'server' });
+  c.read(1, request('GET', '/slow'));
+  c.write(1, `HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n${'x'.repeat(1000)}`);
+  const t = c.result('write', 1, -32); // EPIPE
+  c.close(1);
+  assert.equal(c.done.length, 1);
+  assert.equal(c.done[0].errorCode, 'write_error');
+  assert.equal(c.done[0].statusCode, 200, 'status of the head written');
+  assert.equal(c.done[0].endNs, t, 'abandoned at the error');
+
+  c.open(2, { direction: 'server' });
+  c.read(2, request('GET', '/never'));
+  const eof = c.result('read', 2, 0); // client EOF before any response
+  c.close(2);
+  assert.equal(c.done[1].errorCode, 'client_closed');
+  assert.equal(c.done[1].statusCode, 0);
+  assert.equal(c.done[1].endNs, eof, 'abandoned when the client left');
+
+  c.open(3, { direction: 'server' });
+  c.read(3, request('GET', '/reset'));
+  c.result('read', 3, -104);
+  c.close(3);
+  assert.equal(c.done[2].errorCode, 'connection_reset');
+
+  c.open(4, { direction: 'server' });
+  c.read(4, request('GET', '/cut'));
+  c.write(4, 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc');
+  c.close(4);
+  assert.equal(c.done[3].errorCode, 'incomplete_response');
+});
+
+test('EAGAIN reads are not errors; a half-closed client still gets its response', () => {
+  const c = new Conversation();
+  c.open(1, { direction: 'server' });
+  c.read(1, request('GET', '/a'));
+  c.result('read', 1, -11);
+  c.result('read', 1, 0);
+  c.write(1, response(200, 'ok'));
+  c.close(1);
+  assert.equal(c.done.length, 1);
+  assert.equal(c.done[0].errorCode, undefined, 'completed normally');
+});
+
+test('upstream (client) connection: writes are requests, reads responses; until-close and upstream_closed', () => {
+  const c = new Conversation();
+  c.open(5, { direction: 'client', peerPort: 9000 });
+  const t = c.write(5, request('GET', '/up'));
+  c.read(5, 'HTTP/1.0 200 OK\r\n\r\npart1');
+  const last = c.read(5, 'part2');
+  c.result('read', 5, 0);
+  assert.equal(c.done.length, 1, 'ended by EOF');
+  assert.equal(c.done[0].direction, 'client');
+  assert.equal(c.done[0].startNs, t);
+  assert.equal(c.done[0].endNs, last);
+  assert.equal(c.done[0].responseBodySize, 10);
+  assert.equal(c.done[0].errorCode, undefined);
+  assert.equal(c.done[0].peer?.port, 9000);
+
+  c.open(6, { direction: 'client' });
+  c.write(6, request('GET', '/up2'));
+  c.read(6, 'HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nabc');
+  c.result('read', 6, 0);
+  c.close(6);
+  assert.equal(c.done[1].errorCode, 'upstream_closed');
+});
+
+test('HEAD, 204, 304 and 100-continue', () => {
+  const c = new Conversation();
+  c.open(1, { direction: 'server' });
+  c.read(1, request('HEAD', '/h'));
+  c.write(1, 'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n');
+  c.read(1, request('GET', '/nc'));
+  c.write(1, 'HTTP/1.1 304 Not Modified\r\nContent-Length: 1000\r\n\r\n');
+  c.read(1, `POST /cont HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n`);
+  c.write(1, 'HTTP/1.1 100 Continue\r\n\r\n');
+  c.read(1, 'abc');
+  c.write(1, response(201));
+  assert.deepEqual(
+    c.done.map((e) => [e.method, e.statusCode, e.errorCode]),
+    [
+      ['HEAD', 200, undefined],
+      ['GET', 304, undefined],
+      ['POST', 201, undefined],
+    ],
+  );
+});
+
+test('101 upgrades: reported, then ignored; Kong worker events not reported at all', () => {
+  const c = new Conversation();
+  c.open(1, { direction: 'server' });
+  c.read(1, request('GET', '/ws', { Upgrade: 'websocket', Connection: 'Upgrade' }));
+  c.write(1, 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n');
+  c.write(1, '\x81\x02hi');
+  c.read(1, '\x81\x82garbage');
+  c.close(1);
+  assert.equal(c.done.length, 1);
+  assert.equal(c.done[0].statusCode, 101);
+  assert.equal(c.pipeline.stats().notHttp, 0, 'frames after the upgrade are not garbage');
+
+  c.open(2, { direction: 'server' });
+  c.read(2, request('GET', '/', { Upgrade: 'Kong-Worker-Events/1' }));
+  c.write(2, 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: Kong-Worker-Events/1\r\n\r\n');
+  c.read(2, 'binary event stream');
+  c.close(2);
+  assert.equal(c.done.length, 1, 'worker events connection not reported');
+  assert.equal(c.pipeline.stats().inFlight, 0);
+});
+
+test('garbage bytes: connection marked not-HTTP, nothing thrown, nothing reported', () => {
+  const c = new Conversation();
+  c.open(1, { direction: 'server' });
+  c.read(1, Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00]));
+  c.write(1, Buffer.from([0x16, 0x03, 0x03]));
+  c.read(1, request('GET', '/after-garbage'));
+  c.close(1);
+  assert.equal(c.done.length, 0);
+  assert.equal(c.heads.length, 0);
+  assert.equal(c.pipeline.stats().notHttp, 1);
+});
+
+test('ignored local ports (Admin API) and configurable ports', () => {
+  const c = new Conversation();
+  c.open(1, { direction: 'server', localPort: 8001 });
+  c.read(1, request('GET', '/services'));
+  c.write(1, response(200));
+  c.open(2, { direction: 'server', localPort: 8000 });
+  c.read(2, request('GET', '/p'));
+  c.write(2, response(200));
+  assert.deepEqual(
+    c.done.map((e) => e.path),
+    ['/p'],
+  );
+  const d = new Conversation({ ignoredLocalPorts: [8000] });
+  d.open(2, { direction: 'server', localPort: 8000 });
+  d.read(2, request('GET', '/p'));
+  d.write(2, response(200));
+  assert.equal(d.done.length, 0);
+});
+
+test('UNKNOWN direction sockets decided from the first bytes', () => {
+  const c = new Conversation();
+  // older than the agent, no CONN_OPEN: a request read -> Kong is the server
+  c.open(1, { direction: 'unknown', noOpen: true });
+  c.read(1, request('GET', '/old-server'));
+  c.write(1, response(200));
+  // a request written -> Kong is the client
+  c.open(2, { direction: 'unknown', noOpen: true });
+  c.write(2, request('GET', '/old-client'));
+  c.read(2, response(503));
+  // the middle of a body first: wait for a message start
+  c.open(3, { direction: 'unknown', noOpen: true });
+  c.read(3, 'tail of an old body');
+  c.write(3, response(200, 'old response'));
+  c.read(3, request('GET', '/third'));
+  c.write(3, response(200));
+  // a response to a request before the agent: orphan, then in sync
+  c.open(4, { direction: 'unknown', noOpen: true });
+  c.write(4, response(200, 'x'));
+  c.read(4, request('GET', '/fourth'));
+  c.write(4, response(202));
+  assert.deepEqual(
+    c.done.map((e) => [e.path, e.direction, e.statusCode]),
+    [
+      ['/old-server', 'server', 200],
+      ['/old-client', 'client', 503],
+      ['/third', 'server', 200],
+      ['/fourth', 'server', 202],
+    ],
+  );
+  assert.equal(c.done[0].local, undefined, 'no endpoints without CONN_OPEN');
+});
+
+test('bounded memory: max connections evicts the least recently used', () => {
+  const c = new Conversation({ maxConnections: 10 });
+  for (let i = 1; i <= 10; i++) {
+    c.open(i, { direction: 'server' });
+    c.read(i, request('GET', `/c${i}`));
+  }
+  c.result('read', 1, -11); // conn 1 is now the most recently used
+  c.open(11, { direction: 'server' });
+  const s = c.pipeline.stats();
+  assert.equal(s.connections, 10);
+  assert.equal(s.evicted, 1);
+  assert.equal(c.done.length, 1, 'the evicted connection reported its exchange');
+  assert.equal(c.done[0].path, '/c2', 'least recently used went first');
+  assert.equal(c.done[0].errorCode, 'evicted');
+});
+
+test('bounded memory: pending requests per connection', () => {
+  const c = new Conversation({ maxPendingPerConnection: 4 });
+  c.open(1, { direction: 'server' });
+  for (let i = 0; i < 10; i++) c.read(1, request('GET', `/p${i}`));
+  assert.equal(c.pipeline.stats().inFlight, 4);
+  assert.equal(c.done.length, 6);
+});
+
+test('idle flush reports stuck exchanges and forgets lost connections; flushAll on shutdown', () => {
+  const c = new Conversation({ pendingTimeoutNs: 1e9, idleConnectionNs: 5e9 });
+  c.open(1, { direction: 'server' });
+  c.read(1, request('GET', '/stuck'));
+  c.open(2, { direction: 'server' });
+  c.read(2, request('GET', '/ok'));
+  c.write(2, response(200));
+  c.pipeline.flushIdle(c.nowNs + 0.5e9);
+  assert.equal(c.done.length, 1, 'nothing stuck yet');
+  c.pipeline.flushIdle(c.nowNs + 2e9);
+  assert.equal(c.done[1].path, '/stuck');
+  assert.equal(c.done[1].errorCode, 'timeout');
+  assert.equal(c.pipeline.stats().connections, 1, 'idle connection kept a while');
+  c.pipeline.flushIdle(c.nowNs + 6e9);
+  assert.equal(c.pipeline.stats().connections, 0, 'then forgotten');
+
+  c.open(3, { direction: 'server' });
+  c.read(3, request('GET', '/at-shutdown'));
+  c.pipeline.flushAll(c.nowNs + 1);
+  assert.equal(c.done[2].errorCode, 'agent_stopped');
+});
+
+test('conn ids above 2^32 and IPv6 endpoints', () => {
+  const c = new Conversation();
+  const id = 2 ** 40 + 5;
+  c.open(id, { direction: 'server' });
+  c.read(id, request('GET', '/big-id'));
+  c.write(id, response(200));
+  assert.equal(c.done[0].connId, id);
+});
