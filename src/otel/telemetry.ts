@@ -1,0 +1,195 @@
+/**
+ * The OpenTelemetry output as one ExchangeSink: spans through the bounded queue to the OTLP
+ * gRPC (or console) exporter, RED metrics aggregated in place and exported periodically.
+ */
+import { credentials, Metadata, type ChannelCredentials } from '@grpc/grpc-js';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { AggregationTemporality, ConsoleMetricExporter, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import { ConsoleSpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { Logger } from '../log';
+import { redactQuery as defaultRedactQuery } from '../requests/redact';
+import type { ExchangeSink, HttpExchange } from '../requests/types';
+import { loadTelemetryConfig, type OtlpTarget, type TelemetryConfig } from './config';
+import type { RequestTotals } from './http-metrics';
+import { Metrics, type AgentStats } from './metrics';
+import { buildResource } from './resource';
+import { createSampler } from './sampler';
+import { SCOPE } from './scope';
+import { SpanQueue, type SpanSink } from './span-queue';
+import { buildSpan, type RouteResolver, type SpanBuilderDeps, type WallClock } from './spans';
+
+type Env = Record<string, string | undefined>;
+type Log = Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
+
+export interface TelemetryStats extends RequestTotals {
+  spansCreated: number;
+  /** exchanges not turned into spans by sampling (they are in the metrics) */
+  spansSampledOut: number;
+  spansExported: number;
+  spansDropped: number;
+  spansQueued: number;
+  exportFailures: number;
+  tracesExporter: TelemetryConfig['tracesExporter'];
+  metricsExporter: TelemetryConfig['metricsExporter'];
+}
+
+export interface Telemetry extends ExchangeSink {
+  onRequestHead(ex: HttpExchange): void;
+  onExchange(ex: HttpExchange): void;
+  recordAgentStats(stats: AgentStats): void;
+  stats(): TelemetryStats;
+  /** Exports what is pending (spans and a last metric collection) within the deadline, then closes. */
+  shutdown(deadlineMs: number): Promise<void>;
+  readonly config: TelemetryConfig;
+}
+
+/** Replacements for tests and for the lead's wiring; anything omitted comes from `env`. */
+export interface TelemetryOverrides {
+  spanExporter?: SpanSink;
+  metricExporter?: PushMetricExporter;
+  routes?: RouteResolver;
+  redactQuery?: (query: string) => string;
+}
+
+export function createTelemetry(env: Env, clock: WallClock, log: Log, overrides: TelemetryOverrides = {}): Telemetry {
+  const { config, warnings } = loadTelemetryConfig(env);
+  for (const w of warnings) log.warn(w);
+  const resource = buildResource(env, config.serviceName, config.resourceAttributes);
+
+  const spanSink = overrides.spanExporter ?? createSpanSink(config);
+  const metricExporter = overrides.metricExporter ?? createMetricExporter(config);
+  if (spanSink === undefined && metricExporter === undefined) {
+    log.info(
+      config.exportDisabledByDefault
+        ? 'OpenTelemetry export is off: set OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER) to send spans and metrics'
+        : 'OpenTelemetry export is off (OTEL_TRACES_EXPORTER=none, OTEL_METRICS_EXPORTER=none)',
+    );
+  } else {
+    log.info('OpenTelemetry export', {
+      traces: spanSink === undefined ? 'none' : config.tracesExporter === 'otlp' && !overrides.spanExporter ? config.traces.url : config.tracesExporter,
+      metrics: metricExporter === undefined ? 'none' : config.metricsExporter === 'otlp' && !overrides.metricExporter ? config.metrics.url : config.metricsExporter,
+      sampler: config.sampler,
+      ratio: config.samplerRatio,
+    });
+  }
+
+  const queue =
+    spanSink === undefined
+      ? undefined
+      : new SpanQueue(spanSink, config.queue, {
+          onExportHealth(healthy, error) {
+            if (healthy) log.info('span export is working');
+            else log.warn('span export failing; spans are dropped and counted until it recovers', { error: error?.message });
+          },
+        });
+  const noQueueStats = { queued: 0, exported: 0, dropped: 0, droppedQueueFull: 0, droppedExportFailed: 0, exportFailures: 0, exportsInFlight: 0 };
+  const spanStats = () => queue?.stats() ?? noQueueStats;
+  const metrics = new Metrics({
+    resource,
+    exporter: metricExporter,
+    exportIntervalMs: config.metricExportIntervalMs,
+    exportTimeoutMs: config.metricExportTimeoutMs,
+    routes: overrides.routes,
+    spanStats,
+  });
+  const deps: SpanBuilderDeps = {
+    clock,
+    resource,
+    scope: SCOPE,
+    sampler: createSampler(config.sampler, config.samplerRatio),
+    redactQuery: overrides.redactQuery ?? defaultRedactQuery,
+    routes: overrides.routes,
+  };
+  let spansCreated = 0;
+  let spansSampledOut = 0;
+  let closed = false;
+
+  return {
+    config,
+    onRequestHead(ex) {
+      metrics.http.onRequestHead(ex);
+    },
+    onExchange(ex) {
+      // Bad input never crashes the agent: one malformed exchange costs its own telemetry only.
+      try {
+        metrics.http.onExchange(ex);
+        if (queue === undefined || closed || queue.dropIfFull()) return;
+        const span = buildSpan(ex, deps);
+        if (span === undefined) {
+          spansSampledOut++;
+          return;
+        }
+        spansCreated++;
+        queue.push(span);
+      } catch (err) {
+        log.debug('exchange skipped by telemetry', { error: (err as Error).message });
+      }
+    },
+    recordAgentStats(stats) {
+      metrics.recordAgentStats(stats);
+    },
+    stats() {
+      const q = spanStats();
+      return {
+        ...metrics.http.totals(),
+        spansCreated,
+        spansSampledOut,
+        spansExported: q.exported,
+        spansDropped: q.dropped,
+        spansQueued: q.queued,
+        exportFailures: q.exportFailures,
+        tracesExporter: spanSink === undefined ? 'none' : config.tracesExporter,
+        metricsExporter: metricExporter === undefined ? 'none' : config.metricsExporter,
+      };
+    },
+    async shutdown(deadlineMs) {
+      if (closed) return;
+      closed = true;
+      const deadline = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref());
+      await Promise.race([
+        Promise.all([
+          queue?.shutdown(deadlineMs),
+          metrics
+            .flush()
+            .catch((err) => log.warn('last metric export failed', { error: (err as Error).message }))
+            .then(() => metrics.shutdown())
+            .catch(() => undefined),
+        ]),
+        deadline,
+      ]);
+    },
+  };
+}
+
+function createSpanSink(config: TelemetryConfig): SpanSink | undefined {
+  if (config.tracesExporter === 'none') return undefined;
+  if (config.tracesExporter === 'console') return new ConsoleSpanExporter();
+  return new OTLPTraceExporter(grpcOptions(config.traces, config.queue.maxConcurrentExports));
+}
+
+function createMetricExporter(config: TelemetryConfig): PushMetricExporter | undefined {
+  if (config.metricsExporter === 'none') return undefined;
+  if (config.metricsExporter === 'console') return new ConsoleMetricExporter();
+  return new OTLPMetricExporter({
+    ...grpcOptions(config.metrics, 2),
+    temporalityPreference: AggregationTemporality.CUMULATIVE,
+  });
+}
+
+/** Explicit options, so what runs is what config.ts parsed (the exporter would read process.env). */
+export function grpcOptions(t: OtlpTarget, concurrency: number) {
+  const metadata = new Metadata();
+  for (const [k, v] of Object.entries(t.headers)) metadata.set(k.toLowerCase(), v);
+  const creds: ChannelCredentials = t.insecure ? credentials.createInsecure() : credentials.createSsl(t.rootCertificate ?? null);
+  return {
+    url: t.address.startsWith('unix:') ? t.address : `${t.insecure ? 'http' : 'https'}://${t.address}`,
+    credentials: creds,
+    metadata,
+    compression: t.compression as never,
+    timeoutMillis: t.timeoutMs,
+    // Our queue caps exports in flight; a little slack so a request our queue already gave up
+    // on (guard timeout) does not make the exporter refuse the next one.
+    concurrencyLimit: concurrency + 2,
+  };
+}
