@@ -1,0 +1,126 @@
+/**
+ * The agent's own settings, read from the environment once at start (OTEL_* variables are
+ * read by src/otel/config.ts, as the OpenTelemetry specification describes them).
+ * Every variable here is documented in the README's configuration table and in --help.
+ */
+import { LogLevel, parseLogLevel } from './log';
+
+export type CaptureMode = 'syscalls' | 'libc';
+export type WatchScope = 'netns' | 'host';
+
+export interface AgentConfig {
+  logLevel: LogLevel;
+  jsonLog: boolean;
+  /** one log line per finished request */
+  logRequests: boolean;
+  processName: string;
+  /** only the Kong master started with exactly this -p prefix */
+  kongPrefix?: string;
+  scope: WatchScope;
+  hostProc: string;
+  statsIntervalMs: number;
+  captureMode: CaptureMode;
+  nginxUprobes: boolean;
+  luaUprobes: boolean;
+  ringBufferBytes: number;
+  captureBytes: number;
+  ignorePorts: number[];
+  healthPort: number;
+  healthAddress: string;
+  kongAdminUrl?: string;
+  redactQueryKeys: string[];
+}
+
+export class ConfigError extends Error {}
+
+/** One row per variable: the single source for parsing, defaults and the --help text. */
+export const VARIABLES: { name: string; default: string; meaning: string }[] = [
+  { name: 'LOG_LEVEL', default: 'info', meaning: 'debug, info, warn or error' },
+  { name: 'ENABLE_JSON_LOG', default: 'false', meaning: 'true: one JSON object per line (requests, stats, logs)' },
+  { name: 'LOG_REQUESTS', default: 'true', meaning: 'false: no line per request (metrics and spans only)' },
+  { name: 'KONG_PROCESS_NAME', default: 'kong', meaning: 'a Kong master has this as a component of its -p prefix, or as its name' },
+  { name: 'KONG_PREFIX', default: '', meaning: 'only the master started with exactly this -p prefix' },
+  { name: 'KONG_WATCH_SCOPE', default: 'netns', meaning: "netns: only Kong in the agent's network namespace (sidecar); host: every Kong on the node (DaemonSet)" },
+  { name: 'HOST_PROC', default: '/proc', meaning: "the host's procfs (/host/proc in the sidecar)" },
+  { name: 'STATS_INTERVAL', default: '10s', meaning: 'how often the stats line is logged (e.g. 500ms, 10s, 1m; 0 = never)' },
+  { name: 'CAPTURE_MODE', default: 'syscalls', meaning: 'syscalls: syscall tracepoints carry the bytes (cheap); libc: libc uprobes' },
+  { name: 'NGINX_UPROBES', default: 'false', meaning: "true: uprobes on ngx_http_process_request / ngx_http_free_request (nginx's own request lifetime)" },
+  { name: 'LUA_UPROBES', default: 'false', meaning: "true: uprobes on ngx_http_lua_*_handler (time in Kong's Lua phases)" },
+  { name: 'RINGBUF_SIZE', default: '16777216', meaning: 'ring buffer bytes (a power of two)' },
+  { name: 'CAPTURE_BYTES', default: '8192', meaning: 'payload bytes copied per read/write (heads up to this size are parsed whole)' },
+  { name: 'IGNORE_PORTS', default: '8001,8444,8002,8445', meaning: "Kong's local ports whose traffic is not reported (Admin API, Manager)" },
+  { name: 'HEALTH_PORT', default: '8686', meaning: 'port of /healthz and /readyz (0 = off)' },
+  { name: 'HEALTH_ADDRESS', default: '0.0.0.0', meaning: 'address the health endpoint binds' },
+  { name: 'KONG_ADMIN_URL', default: '', meaning: "Kong's Admin API (e.g. http://127.0.0.1:8001): names routes and services" },
+  { name: 'REDACT_QUERY_KEYS', default: '', meaning: 'extra query keys whose values are redacted (comma separated)' },
+];
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): AgentConfig {
+  const get = (name: string): string => {
+    const value = env[name];
+    if (value !== undefined && value.trim() !== '') return value.trim();
+    return VARIABLES.find((v) => v.name === name)?.default ?? '';
+  };
+  const ringBufferBytes = parseInteger('RINGBUF_SIZE', get('RINGBUF_SIZE'), 4096, 1 << 30);
+  if ((ringBufferBytes & (ringBufferBytes - 1)) !== 0) {
+    throw new ConfigError(`RINGBUF_SIZE must be a power of two, got ${ringBufferBytes}`);
+  }
+  return {
+    logLevel: parseLogLevel(get('LOG_LEVEL')),
+    jsonLog: parseBoolean('ENABLE_JSON_LOG', get('ENABLE_JSON_LOG')),
+    logRequests: parseBoolean('LOG_REQUESTS', get('LOG_REQUESTS')),
+    processName: get('KONG_PROCESS_NAME'),
+    kongPrefix: get('KONG_PREFIX') || undefined,
+    scope: parseChoice('KONG_WATCH_SCOPE', get('KONG_WATCH_SCOPE'), ['netns', 'host'] as const),
+    hostProc: get('HOST_PROC').replace(/\/+$/, '') || '/',
+    statsIntervalMs: parseDuration('STATS_INTERVAL', get('STATS_INTERVAL')),
+    captureMode: parseChoice('CAPTURE_MODE', get('CAPTURE_MODE'), ['syscalls', 'libc'] as const),
+    nginxUprobes: parseBoolean('NGINX_UPROBES', get('NGINX_UPROBES')),
+    luaUprobes: parseBoolean('LUA_UPROBES', get('LUA_UPROBES')),
+    ringBufferBytes,
+    captureBytes: parseInteger('CAPTURE_BYTES', get('CAPTURE_BYTES'), 64, 8192),
+    ignorePorts: parseList(get('IGNORE_PORTS')).map((p) => parseInteger('IGNORE_PORTS', p, 1, 65535)),
+    healthPort: parseInteger('HEALTH_PORT', get('HEALTH_PORT'), 0, 65535),
+    healthAddress: get('HEALTH_ADDRESS'),
+    kongAdminUrl: get('KONG_ADMIN_URL') || undefined,
+    redactQueryKeys: parseList(get('REDACT_QUERY_KEYS')),
+  };
+}
+
+export function parseBoolean(name: string, value: string): boolean {
+  const v = value.toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off', ''].includes(v)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${value}"`);
+}
+
+function parseInteger(name: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${value}"`);
+  }
+  return n;
+}
+
+function parseChoice<T extends string>(name: string, value: string, choices: readonly T[]): T {
+  const v = value.toLowerCase() as T;
+  if (!choices.includes(v)) throw new ConfigError(`${name} must be one of ${choices.join(', ')}, got "${value}"`);
+  return v;
+}
+
+/** "10" (seconds, as the original design read it), "500ms", "10s", "1m". */
+export function parseDuration(name: string, value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.toLowerCase());
+  if (!match) throw new ConfigError(`${name} must be a duration like 10s, 500ms or 1m, got "${value}"`);
+  const scale = match[2] === 'ms' ? 1 : match[2] === 'm' ? 60_000 : 1000;
+  return Math.round(Number(match[1]) * scale);
+}
+
+function parseList(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
