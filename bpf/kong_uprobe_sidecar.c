@@ -25,6 +25,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define KW_SOCK_STREAM 1
 #define KW_S_IFMT 0170000
 #define KW_S_IFSOCK 0140000
+#define KW_RCV_SHUTDOWN 1
 #define KW_EAGAIN 11
 #define KW_EINPROGRESS 115
 /* iovecs walked per readv/writev/recvmsg/sendmsg: nginx's writev chains are short. */
@@ -118,8 +119,11 @@ struct {
 	__type(value, __u64);
 } kw_stats SEC(".maps");
 
+/* One slot per CPU, indexed by the running CPU. A plain array, not a PERCPU_ARRAY: per-CPU
+ * values are capped at 32 KiB, and this one holds a 16 KiB capture plus verifier slack.
+ * max_entries is set to the number of possible CPUs before load. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct kw_data_scratch);
@@ -352,7 +356,7 @@ static __always_inline void kw_data(__u64 pid_tgid, long ret, __u32 fd, __u64 bu
 {
 	struct kw_conn_state *state = kw_conn_get(pid_tgid, fd);
 	struct kw_data_scratch *s;
-	__u32 zero = 0, moved, captured;
+	__u32 cpu, moved, captured;
 
 	if (!state || state->ignored)
 		return;
@@ -362,7 +366,8 @@ static __always_inline void kw_data(__u64 pid_tgid, long ret, __u32 fd, __u64 bu
 		else
 			state->bytes_written += ret;
 	}
-	s = bpf_map_lookup_elem(&kw_scratch, &zero);
+	cpu = bpf_get_smp_processor_id();
+	s = bpf_map_lookup_elem(&kw_scratch, &cpu);
 	if (!s)
 		return;
 	kw_fill_header(&s->ev.hdr, KW_EVENT_DATA, pid_tgid);
@@ -487,6 +492,22 @@ int kw_sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+/* Only for tracked sockets at close: one fd table walk per connection, not per request. */
+static __always_inline __u8 kw_peer_state(__u32 fd)
+{
+	struct sock *sk = kw_fd_tcp_sock(fd);
+	__u8 peer = 0;
+
+	if (!sk)
+		return 0;
+	/* sk_shutdown became a plain u8 in 6.x; the probed read works for the older bitfield too */
+	if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown) & KW_RCV_SHUTDOWN)
+		peer |= KW_PEER_CLOSED;
+	if (BPF_CORE_READ(sk, sk_err))
+		peer |= KW_PEER_RESET;
+	return peer;
+}
+
 /* Entry, not exit: the fd may be reused by another thread as soon as close() returns. */
 SEC("tracepoint/syscalls/sys_enter_close")
 int kw_sys_enter_close(struct trace_event_raw_sys_enter *ctx)
@@ -507,6 +528,7 @@ int kw_sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 		ev.conn_id = state->conn_id;
 		ev.fd = fd;
 		ev.direction = state->direction;
+		ev.peer_state = kw_peer_state(fd);
 		ev.bytes_read = state->bytes_read;
 		ev.bytes_written = state->bytes_written;
 		kw_count(KW_STAT_CONN_CLOSED);

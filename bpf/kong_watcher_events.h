@@ -17,7 +17,7 @@
 
 /* Bytes of payload copied per read/write: a whole 8 KiB request head (nginx's
  * large_client_header_buffers) so that traceparent is found wherever it is. */
-#define KW_MAX_CAPTURE 8192
+#define KW_MAX_CAPTURE 16384
 /* Last bytes of a transfer, always copied: a chunked body's terminator. */
 #define KW_TAIL_LEN 16
 
@@ -113,9 +113,17 @@ struct kw_conn_close_event {
 	__u64 conn_id;
 	__u32 fd;
 	__u8 direction;
-	__u8 _pad[3];
+	__u8 peer_state; /* KW_PEER_* bits: how the socket stood when Kong closed it */
+	__u8 _pad[2];
 	__u64 bytes_read;
 	__u64 bytes_written;
+};
+
+/* kw_conn_close_event.peer_state: a request without a response on a socket the client had
+ * already shut (nginx logs 499) is told apart from one Kong dropped on its own. */
+enum kw_peer_state {
+	KW_PEER_CLOSED = 1, /* the peer sent FIN: nothing more will be read */
+	KW_PEER_RESET = 2,  /* the socket holds an error (e.g. ECONNRESET) */
 };
 
 struct kw_ngx_request_event {

@@ -91,6 +91,10 @@ std::string Capture::Open() {
   skel_->rodata->kw_wakeup_bytes = options_.wakeupBytes;
   int err = bpf_map__set_max_entries(skel_->maps.events, static_cast<uint32_t>(options_.ringBufferBytes));
   if (err) return DescribeFailure("size the events ring buffer", -err);
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return DescribeFailure("count possible CPUs", -ncpu);
+  err = bpf_map__set_max_entries(skel_->maps.kw_scratch, static_cast<uint32_t>(ncpu));
+  if (err) return DescribeFailure("size the per-CPU scratch map", -err);
   if (options_.libcDataPath) {
     for (const TracepointSpec& tp : kTracepoints) {
       if (!tp.dataPath) continue;
@@ -314,16 +318,15 @@ Napi::Value Capture::DetachUprobes(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value Capture::Stats(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!Running(env)) return env.Undefined();
+Capture::Totals Capture::ReadTotals() {
+  Totals t;
   int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return Throw(env, DescribeFailure("count possible CPUs", -ncpu));
-  std::vector<uint64_t> perCpu(static_cast<size_t>(ncpu));
-  uint64_t totals[KW_STAT_MAX] = {};
-  for (uint32_t stat = 0; stat < KW_STAT_MAX; stat++) {
-    if (bpf_map__lookup_elem(skel_->maps.kw_stats, &stat, sizeof(stat), perCpu.data(), perCpu.size() * 8, 0) == 0) {
-      for (uint64_t v : perCpu) totals[stat] += v;
+  if (ncpu > 0) {
+    std::vector<uint64_t> perCpu(static_cast<size_t>(ncpu));
+    for (uint32_t stat = 0; stat < KW_STAT_MAX; stat++) {
+      if (bpf_map__lookup_elem(skel_->maps.kw_stats, &stat, sizeof(stat), perCpu.data(), perCpu.size() * 8, 0) == 0) {
+        for (uint64_t v : perCpu) t.stat[stat] += v;
+      }
     }
   }
   size_t page = ringPagesLen_ / 2;
@@ -331,15 +334,24 @@ Napi::Value Capture::Stats(const Napi::CallbackInfo& info) {
   const volatile uint64_t* producer =
       reinterpret_cast<const volatile uint64_t*>(static_cast<const uint8_t*>(ringPages_) + page);
   uint64_t c = *consumer, p = *producer;
+  t.ringUsed = p >= c ? p - c : 0;
+  t.batches = sink_ ? sink_->Batches() : 0;
+  return t;
+}
+
+Napi::Value Capture::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!started_) return Throw(env, "call start() first");
+  Totals t = stopped_ ? final_ : ReadTotals();
   Napi::Object out = Napi::Object::New(env);
-  out.Set("events", static_cast<double>(totals[KW_STAT_EVENTS]));
-  out.Set("lost", static_cast<double>(totals[KW_STAT_LOST]));
-  out.Set("hookHits", static_cast<double>(totals[KW_STAT_HOOK_HITS]));
-  out.Set("connOpened", static_cast<double>(totals[KW_STAT_CONN_OPENED]));
-  out.Set("connClosed", static_cast<double>(totals[KW_STAT_CONN_CLOSED]));
-  out.Set("connMapFull", static_cast<double>(totals[KW_STAT_CONN_MAP_FULL]));
-  out.Set("batches", static_cast<double>(sink_->Batches()));
-  out.Set("ringUsedBytes", static_cast<double>(p >= c ? p - c : 0));
+  out.Set("events", static_cast<double>(t.stat[KW_STAT_EVENTS]));
+  out.Set("lost", static_cast<double>(t.stat[KW_STAT_LOST]));
+  out.Set("hookHits", static_cast<double>(t.stat[KW_STAT_HOOK_HITS]));
+  out.Set("connOpened", static_cast<double>(t.stat[KW_STAT_CONN_OPENED]));
+  out.Set("connClosed", static_cast<double>(t.stat[KW_STAT_CONN_CLOSED]));
+  out.Set("connMapFull", static_cast<double>(t.stat[KW_STAT_CONN_MAP_FULL]));
+  out.Set("batches", static_cast<double>(t.batches));
+  out.Set("ringUsedBytes", static_cast<double>(t.ringUsed));
   out.Set("ringSizeBytes", static_cast<double>(options_.ringBufferBytes));
   return out;
 }
@@ -358,6 +370,7 @@ void Capture::Shutdown() {
   for (bpf_link* link : tracepointLinks_) bpf_link__destroy(link);
   tracepointLinks_.clear();
   drain_.reset();
+  if (skel_ && ringPages_) final_ = ReadTotals();
   sink_.reset();
   if (ringPages_) {
     munmap(ringPages_, ringPagesLen_);

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "kong_watcher_events.h"
+
 struct kong_uprobe_sidecar;
 struct bpf_link;
 
@@ -46,6 +48,12 @@ class Capture : public Napi::ObjectWrap<Capture> {
   std::string AttachTracepoints();
   std::string MapRingPositions();
   bool Running(Napi::Env env);
+  // Counters read from the kernel and the drain; kept after stop() so the last figures can be logged.
+  struct Totals {
+    uint64_t stat[KW_STAT_MAX] = {};
+    uint64_t batches = 0, ringUsed = 0;
+  };
+  Totals ReadTotals();
   void PurgeProcess(uint32_t pid);
   void DetachPid(int pid);
   void Shutdown();
@@ -63,6 +71,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
   size_t ringPagesLen_ = 0;
   bool started_ = false;
   bool stopped_ = false;
+  Totals final_;
 };
 
 }  // namespace kw

@@ -84,7 +84,8 @@ async function main(argv: string[]): Promise<number> {
         .stop(SHUTDOWN_DEADLINE_MS)
         .then(() => resolve(0))
         .catch((err: Error) => {
-          log.error('unclean stop', { error: err.message });
+          log.error('unclean stop', { error: err.stack ?? err.message });
+          log.flush();
           resolve(1);
         });
     };

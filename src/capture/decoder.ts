@@ -63,6 +63,7 @@ const C_BYTES_READ = C.bytes_read.offset;
 const C_BYTES_WRITTEN = C.bytes_written.offset;
 const C_CONN_ID = C.conn_id.offset;
 const C_DIRECTION = C.direction.offset;
+const C_PEER_STATE = C.peer_state.offset;
 const C_FD = C.fd.offset;
 const D_CAPTURED_LEN = D.captured_len.offset;
 const D_CONN_ID = D.conn_id.offset;
@@ -184,6 +185,7 @@ export function decodeBatch(batch: Buffer, clockBaseNs: bigint, visit: (record: 
           connId: readU64(batch, at + C_CONN_ID),
           fd: batch.readUInt32LE(at + C_FD),
           direction: batch[at + C_DIRECTION] as Direction,
+          peerState: batch[at + C_PEER_STATE],
           bytesRead: readU64(batch, at + C_BYTES_READ),
           bytesWritten: readU64(batch, at + C_BYTES_WRITTEN),
         });

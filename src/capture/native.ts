@@ -10,7 +10,7 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export interface CaptureOptions {
   /** ring buffer size: a power of two, at least a page; default 16 MiB */
   ringBufferBytes: number;
-  /** payload bytes copied per read/write, <= 8192 (KW_MAX_CAPTURE) */
+  /** payload bytes copied per read/write, <= 16384 (KW_MAX_CAPTURE) */
   captureBytes: number;
   /** ring fill above which BPF wakes the drain thread early; default 256 KiB */
   wakeupBytes: number;
@@ -71,7 +71,7 @@ interface NativeModule {
 
 export const DEFAULT_CAPTURE_OPTIONS = {
   ringBufferBytes: 16 * 1024 * 1024,
-  captureBytes: 8192,
+  captureBytes: 16384,
   wakeupBytes: 256 * 1024,
   pollIntervalMs: 10,
   dataPath: 'syscalls',

@@ -5,7 +5,7 @@
  */
 
 /** C: KW_MAX_CAPTURE */
-export const MAX_CAPTURE = 8192;
+export const MAX_CAPTURE = 16384;
 /** C: KW_TAIL_LEN */
 export const TAIL_LEN = 16;
 /** C: KW_DATA_TRUNCATED (DATA flags) */
@@ -28,6 +28,12 @@ export const Direction = {
   Client: 2, // KW_DIR_CLIENT
 } as const;
 export type Direction = (typeof Direction)[keyof typeof Direction];
+
+/** kw_conn_close_event.peer_state bits */
+export const PeerState = {
+  Closed: 1, // KW_PEER_CLOSED
+  Reset: 2, // KW_PEER_RESET
+} as const;
 
 /** C: enum kw_op */
 export const Op = {
@@ -152,7 +158,8 @@ export const CONN_CLOSE = {
     conn_id: f(16, 8),
     fd: f(24, 4),
     direction: f(28, 1),
-    _pad: f(29, 3),
+    peer_state: f(29, 1),
+    _pad: f(30, 2),
     bytes_read: f(32, 8),
     bytes_written: f(40, 8),
   },
@@ -219,6 +226,8 @@ export const C_CONSTANTS: Readonly<Record<string, number>> = {
   KW_DIR_UNKNOWN: Direction.Unknown,
   KW_DIR_SERVER: Direction.Server,
   KW_DIR_CLIENT: Direction.Client,
+  KW_PEER_CLOSED: PeerState.Closed,
+  KW_PEER_RESET: PeerState.Reset,
   KW_OP_READ: Op.Read,
   KW_OP_WRITE: Op.Write,
   KW_SRC_READ: Source.Read,
@@ -287,6 +296,8 @@ export interface ConnCloseRecord extends RecordBase {
   type: typeof EventType.ConnClose;
   fd: number;
   direction: Direction;
+  /** PeerState bits */
+  peerState: number;
   bytesRead: number;
   bytesWritten: number;
 }

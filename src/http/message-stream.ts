@@ -32,7 +32,12 @@ export interface MessageEvents<H> {
   lost(): void;
 }
 
-export const MAX_HEAD_BYTES = 8192;
+/**
+ * The largest head followed (nginx accepts up to large_client_header_buffers, 4 x 8k by default,
+ * Kong raises it). Only the first CAPTURE_BYTES of each read are copied from the kernel; the rest
+ * of a bigger head is skipped by size, and its end recognised from the transfer's tail.
+ */
+export const MAX_HEAD_BYTES = 64 * 1024;
 const MAX_CHUNK_LINE = 4096;
 
 const enum State {
@@ -126,7 +131,7 @@ export class MessageStream<H extends RequestHead | ResponseHead> {
             while (p < dataLen && (data[p] === 0x0d || data[p] === 0x0a)) p++;
             if (p >= result) break;
           }
-          const next = this.head(p, result, data, dataLen, timeNs);
+          const next = this.head(p, result, data, dataLen, tail, timeNs);
           if (next < 0) {
             this.remember(result, data, tail);
             return;
@@ -170,7 +175,7 @@ export class MessageStream<H extends RequestHead | ResponseHead> {
   }
 
   /** Parses head bytes at `p`; returns where the body starts, or -1 when the rest of the feed is spent. */
-  private head(p: number, result: number, data: Buffer, dataLen: number, timeNs: number): number {
+  private head(p: number, result: number, data: Buffer, dataLen: number, tail: Buffer, timeNs: number): number {
     if (p >= dataLen) return this.loseHead(); // the head lies in bytes that were not copied
     if (this.state === State.Idle) {
       this.headStartNs = timeNs;
@@ -183,7 +188,12 @@ export class MessageStream<H extends RequestHead | ResponseHead> {
     const end = findHeadEnd(bytes, split ? Math.max(0, this.buffered - 3) : p, to);
     if (end < 0) {
       if (to - start >= this.maxHeadBytes) return this.fail('head_too_large');
-      if (dataLen < result) return this.loseHead();
+      if (dataLen < result) {
+        // Part of this transfer was not copied. When it ends the head, what was copied still
+        // holds the start line and the first headers: parse those, skip the rest by size.
+        if (!endsWithBlankLine(tail)) return this.loseHead();
+        return this.truncatedHead(bytes, start, to, this.buffered + (result - p), result, timeNs);
+      }
       // The head goes on in the next read/write: keep a copy, the data is a view of the batch.
       this.pieces.push(Buffer.from(data.subarray(p, dataLen)));
       this.buffered += dataLen - p;
@@ -193,7 +203,18 @@ export class MessageStream<H extends RequestHead | ResponseHead> {
     const headSize = end - start;
     if (headSize > this.maxHeadBytes) return this.fail('head_too_large');
     const consumedHere = headSize - this.buffered;
-    const text = bytes.toString('latin1', start, end);
+    return this.completeHead(bytes.toString('latin1', start, end), headSize, p + consumedHere, timeNs);
+  }
+
+  private truncatedHead(bytes: Buffer, start: number, to: number, headSize: number, result: number, timeNs: number): number {
+    if (headSize > this.maxHeadBytes) return this.fail('head_too_large');
+    const lastLineEnd = bytes.lastIndexOf('\r\n', to - 2, 'latin1');
+    if (lastLineEnd < start) return this.loseHead();
+    const text = bytes.toString('latin1', start, lastLineEnd + 2) + '\r\n';
+    return this.completeHead(text, headSize, result, timeNs);
+  }
+
+  private completeHead(text: string, headSize: number, next: number, timeNs: number): number {
     this.pieces = [];
     this.buffered = 0;
     const parsed = (
@@ -207,7 +228,7 @@ export class MessageStream<H extends RequestHead | ResponseHead> {
       return -1;
     }
     this.startBody(decision ?? parsed.framing, timeNs);
-    return p + consumedHere;
+    return next;
   }
 
   private startBody(framing: BodyFraming, timeNs: number): void {
@@ -344,18 +365,20 @@ export class MessageStream<H extends RequestHead | ResponseHead> {
     return -1;
   }
 
+  /** Keeps the last 16 bytes the stream moved, from whichever part of the record holds them. */
   private remember(result: number, data: Buffer, tail: Buffer): void {
-    if (result >= 16 && tail.length === 16) {
-      tail.copy(this.recent, 0);
+    // The kernel sends a tail only when the head capture did not reach the end of the transfer.
+    const bytes = data.length >= result ? data.subarray(0, result) : tail;
+    if (bytes.length >= 16) {
+      bytes.copy(this.recent, 0, bytes.length - 16);
       this.recentLen = 16;
       return;
     }
-    // A short transfer is wholly captured: shift it in after what came before.
-    const bytes = tail.length === result ? tail : data.subarray(0, Math.min(result, data.length));
-    const keep = Math.min(this.recentLen, 16 - bytes.length);
+    // Bytes from before this transfer are only adjacent when the whole transfer is known.
+    const keep = bytes.length === result ? Math.min(this.recentLen, 16 - bytes.length) : 0;
     this.recent.copy(this.recent, 0, this.recentLen - keep, this.recentLen);
-    bytes.copy(this.recent, keep, Math.max(0, bytes.length - 16));
-    this.recentLen = Math.min(16, keep + bytes.length);
+    bytes.copy(this.recent, keep);
+    this.recentLen = keep + bytes.length;
   }
 
   private endsWithTerminator(): boolean {
@@ -386,4 +409,9 @@ export function findHeadEnd(bytes: Buffer, from: number, to: number): number {
     i = lf + 1;
   }
   return -1;
+}
+
+function endsWithBlankLine(tail: Buffer): boolean {
+  const n = tail.length;
+  return n >= 4 && tail[n - 4] === 0x0d && tail[n - 3] === 0x0a && tail[n - 2] === 0x0d && tail[n - 1] === 0x0a;
 }

@@ -4,9 +4,9 @@
  * and what happens when a peer goes away mid-exchange (the exchange is still reported, with an
  * error code). Memory is bounded: connections are kept in LRU order and the oldest evicted.
  */
-import { Direction as Dir, Errno, EventType, Op, type CaptureRecord, type DataRecord } from '../capture/records';
+import { Direction as Dir, Errno, EventType, Op, PeerState, type CaptureRecord, type DataRecord } from '../capture/records';
 import type { BodyFraming, RequestHead, ResponseHead } from '../http/head';
-import { MessageStream, type HeadDecision } from '../http/message-stream';
+import { MAX_HEAD_BYTES, MessageStream, type HeadDecision } from '../http/message-stream';
 import type { Direction, HttpExchange } from './types';
 
 export interface TrackerOptions {
@@ -25,7 +25,7 @@ export const DEFAULT_TRACKER_OPTIONS: TrackerOptions = {
   ignoredLocalPorts: [8001, 8444, 8002, 8445],
   maxConnections: 65536,
   maxPendingPerConnection: 32,
-  maxHeadBytes: 8192,
+  maxHeadBytes: MAX_HEAD_BYTES,
   pendingTimeoutNs: 300e9,
   idleConnectionNs: 900e9,
 };
@@ -54,6 +54,8 @@ export interface TrackerStats {
 interface Pending {
   ex: HttpExchange;
   responseStarted: boolean;
+  /** answered before its request body was all read (Kong's own 404/401 to an upload) */
+  answeredNs?: number;
 }
 
 /** Kong's inter-worker event channel: an upgraded request that lives as long as the worker. */
@@ -111,7 +113,7 @@ export class ConnectionTracker {
       }
       case EventType.ConnClose: {
         const conn = this.conns.get(record.connId);
-        if (conn) this.finishConnection(conn, record.timeNs, 'incomplete_response');
+        if (conn) this.finishConnection(conn, record.timeNs, closeReason(conn, record.peerState));
         return;
       }
       default:
@@ -217,6 +219,7 @@ export class ConnectionTracker {
           if (!p) return;
           p.ex.requestEndNs = lastNs;
           p.ex.requestBodySize = bodySize;
+          if (p.answeredNs !== undefined) this.complete(conn, p, lastNs, undefined);
         },
         error: () => this.notHttp(conn),
         lost: () => this.counters.lostHeads++,
@@ -237,7 +240,10 @@ export class ConnectionTracker {
           conn.currentResponse = undefined;
           if (!p) return;
           p.ex.responseBodySize = bodySize;
-          this.complete(conn, p, lastNs, undefined);
+          // The server is done with a request once it has both answered it and read all of it
+          // (nginx reads and discards the rest of a body it did not need, then logs).
+          if (conn.currentRequest === p && conn.direction === 'server') p.answeredNs = lastNs;
+          else this.complete(conn, p, lastNs, undefined);
         },
         error: () => this.notHttp(conn),
         lost: () => {
@@ -339,7 +345,11 @@ export class ConnectionTracker {
     if (conn.pending.length === 0) return;
     conn.responses?.close();
     const endNs = conn.failure !== undefined ? conn.failureNs : timeNs;
-    for (const p of [...conn.pending]) this.complete(conn, p, endNs, conn.failure ?? reason);
+    for (const p of [...conn.pending]) {
+      // Answered in full: the unread rest of its body changes nothing for the client.
+      if (p.answeredNs !== undefined) this.complete(conn, p, p.answeredNs, undefined);
+      else this.complete(conn, p, endNs, conn.failure ?? reason);
+    }
   }
 
   private drop(conn: Connection, p: Pending): void {
@@ -360,11 +370,27 @@ export class ConnectionTracker {
     const ex = p.ex;
     ex.endNs = Math.max(endNs, ex.startNs);
     if (errorCode !== undefined) ex.errorCode = errorCode;
+    // nginx's convention, which Kong's logs and plugins share: the client left before the answer.
+    if (errorCode === 'client_closed' && ex.statusCode === 0 && conn.direction === 'server') ex.statusCode = 499;
+    // HTTP/1.1 answers pipelined requests in order: the next one is served from here on (nginx
+    // times it the same way), though its bytes may have been read together with this one.
+    const next = i === 0 ? conn.pending[0] : undefined;
+    if (next && next.ex.startNs < ex.endNs) {
+      next.ex.startNs = ex.endNs;
+      next.ex.requestEndNs = Math.max(next.ex.requestEndNs, ex.endNs);
+    }
     this.events.exchangeDone(ex);
   }
 }
 
 const NO_BODY: BodyFraming = { kind: 'none' };
+
+/** Why exchanges still open when Kong closed the socket did not finish, from the socket's state. */
+function closeReason(conn: Connection, peerState: number): string {
+  if (peerState & PeerState.Reset) return 'connection_reset';
+  if (peerState & PeerState.Closed) return conn.direction === 'client' ? 'upstream_closed' : 'client_closed';
+  return 'incomplete_response';
+}
 
 function directionOf(d: number): Direction | undefined {
   if (d === Dir.Server) return 'server';

@@ -38,6 +38,7 @@ describe('capture: agent request lines vs the access log', () => {
     await agent.waitQuiet(1500, 30_000);
     exitCode = await agent.stop();
     access = readAccessLog(gateway.accessLogPath);
+    agent.saveOutput('capture');
   });
 
   after(async () => {
@@ -84,27 +85,45 @@ describe('capture: agent request lines vs the access log', () => {
     assert.equal(agent.requests('server').length, expected.length, 'same count as the access log');
   });
 
-  it('measures each duration within 2 ms of $request_time', () => {
+  // nginx's clock is its event loop's cached time: it starts a request at the time cached when
+  // the loop woke (a few ms early under load) and a pipelined one when the worker gets to it. So
+  // a few requests per thousand legitimately differ; the same request never differs by much.
+  it('measures durations within 2 ms of $request_time (99%), and never far off', () => {
     const byKey = new Map(agent.requests('server').map((l) => [`${l.method} ${l.path}`, l]));
     const off: string[] = [];
+    const far: string[] = [];
+    let compared = 0;
     for (const e of access) {
       const line = byKey.get(`${e.method} ${pathOf(e.target)}`);
       if (!line) continue;
+      compared++;
       const agentMs = (line.response_time_ns as number) / 1e6;
       const nginxMs = e.requestTime * 1000;
-      if (Math.abs(agentMs - nginxMs) > 2) off.push(`${e.method} ${e.target}: agent ${agentMs.toFixed(3)} ms, nginx ${nginxMs} ms`);
+      const text = `${e.method} ${e.target}: agent ${agentMs.toFixed(3)} ms, nginx ${nginxMs} ms`;
+      if (Math.abs(agentMs - nginxMs) > 2) off.push(text);
+      if (Math.abs(agentMs - nginxMs) > 100) far.push(text);
     }
-    assert.deepEqual(off.slice(0, 10), [], `${off.length} durations differ by more than 2 ms`);
+    assert.ok(compared >= 1400, `${compared} durations compared`);
+    assert.ok(off.length <= compared * 0.01, `${off.length} of ${compared} durations differ by more than 2 ms: ${off.slice(0, 10).join('; ')}`);
+    assert.deepEqual(far, [], 'durations off by more than 100 ms');
   });
 
   it('marks aborted clients with an error code instead of losing them', () => {
     const aborted = traffic.requests.filter((r) => r.aborted);
     assert.ok(aborted.length > 0, 'the traffic aborted some requests');
     const byPath = new Map(agent.requests('server').map((l) => [l.path as string, l]));
+    const logged = new Map(access.map((e) => [pathOf(e.target), e]));
     for (const r of aborted) {
       const line = byPath.get(pathOf(r.target));
-      assert.ok(line, `aborted request ${r.target} reported`);
-      assert.notEqual(line.error_code, '', `aborted request ${r.target} has an error code`);
+      const entry = logged.get(pathOf(r.target));
+      assert.ok(line && entry, `aborted request ${r.target} reported and logged`);
+      if (entry.status === 499) {
+        assert.equal(line.status_code, 499, `${r.target}: the client left before the answer`);
+        assert.equal(line.error_code, 'client_closed', `${r.target}: error code`);
+      } else if (entry.bytesSent < (r.expectedResponseBodyBytes ?? 0)) {
+        // cut mid-response; a response the kernel took in full before the client left is complete
+        assert.notEqual(line.error_code, '', `${r.target} cut after ${entry.bytesSent} bytes has an error code`);
+      }
     }
   });
 
@@ -113,10 +132,12 @@ describe('capture: agent request lines vs the access log', () => {
     const proxied = access.filter((e) => /^\/(api|echo|svc|fail)\//.test(e.target) && e.status !== 499);
     assert.ok(clients.length >= proxied.length * 0.99, `${clients.length} client exchanges for ${proxied.length} proxied requests`);
     const servers = new Map(agent.requests('server').map((l) => [l.span_id as string, l]));
+    // Routes rewrite the path (strip_path, service paths) but keep the request's /r<id> segment.
+    const requestId = (path: unknown) => /\/r\d+(?=\/|$)/.exec(String(path))?.[0];
     let parented = 0;
     for (const c of clients) {
       const parent = servers.get(c.parent_span_id as string);
-      if (parent && c.trace_id === parent.trace_id && (parent.path as string).endsWith(pathOf(c.path as string).replace(/^\/[^/]+\/r/, '/r'))) parented++;
+      if (parent && c.trace_id === parent.trace_id && requestId(parent.path) === requestId(c.path)) parented++;
     }
     assert.ok(parented >= clients.length * 0.99, `${parented} of ${clients.length} client exchanges parented correctly`);
   });

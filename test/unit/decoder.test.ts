@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeBatch, formatAddress } from '../../src/capture/decoder';
-import { Direction, EventType, LuaPhase, Op, type CaptureRecord } from '../../src/capture/records';
+import { Direction, EventType, LuaPhase, MAX_CAPTURE, Op, type CaptureRecord } from '../../src/capture/records';
 import {
   TEST_BASE_NS,
   batchOf,
@@ -85,7 +85,7 @@ test('truncated payload: captured head and tail, result is the full size', () =>
   const { records } = decode(batchOf([dataRecord({ connId: 1, op: Op.Write, bytes })]));
   assert.ok(records[0].type === EventType.Data);
   assert.equal(records[0].result, 100_000, 'result');
-  assert.equal(records[0].data.length, 8192, 'captured');
+  assert.equal(records[0].data.length, MAX_CAPTURE, 'captured');
   assert.equal(records[0].flags & 1, 1, 'truncated flag');
   assert.ok(records[0].tail.toString('latin1').endsWith('0\r\n\r\n'), 'tail');
 });

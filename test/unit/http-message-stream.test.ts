@@ -192,7 +192,7 @@ test('random bytes never throw', () => {
   }
 });
 
-test('an 8 KiB head with traceparent at the end; a 9 KiB head is refused', () => {
+test('an 8 KiB head with traceparent at the end; a head over 64 KiB is refused', () => {
   const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
   const start = 'GET /big HTTP/1.1\r\nHost: x\r\n';
   const end = `traceparent: ${tp}\r\n\r\n`;
@@ -205,7 +205,8 @@ test('an 8 KiB head with traceparent at the end; a 9 KiB head is refused', () =>
   assert.equal((log.heads[0].head as RequestHead).headers['traceparent'], tp);
 
   const big = harness<RequestHead>('request');
-  big.feed(`${start}X-Pad: ${'p'.repeat(9000)}\r\n`);
+  big.feed(start);
+  for (let i = 0; i < 17; i++) big.feed(`X-Pad-${i}: ${'p'.repeat(4000)}\r\n`);
   big.feed(end);
   assert.deepEqual(big.log.errors, ['head_too_large']);
 });
@@ -228,4 +229,22 @@ test('findHeadEnd', () => {
   assert.equal(findHeadEnd(b, 0, b.length), 8);
   assert.equal(findHeadEnd(Buffer.from('a\n\nb'), 0, 4), 3);
   assert.equal(findHeadEnd(b, 0, 7), -1, 'bounded by to');
+});
+
+test('a head bigger than the capture: parsed from the copied part, skipped by size', () => {
+  const { log, feed } = harness<RequestHead>('request');
+  const big = `GET /big-head?x=1 HTTP/1.1\r\nHost: x\r\nX-Large: ${'L'.repeat(10_000)}\r\nX-After: 1\r\n\r\n`;
+  feed(big);
+  feed('GET /next HTTP/1.1\r\nHost: x\r\n\r\n');
+  // nginx first reads into its 1k header buffer, then the rest into a large buffer
+  feed(big.slice(0, 1024));
+  feed(big.slice(1024));
+  assert.deepEqual(log.errors, []);
+  assert.equal(log.lost, 0);
+  assert.deepEqual(
+    log.heads.map((h) => (h.head as RequestHead).target),
+    ['/big-head?x=1', '/next', '/big-head?x=1'],
+  );
+  assert.equal(log.heads[0].head.headSize, Buffer.byteLength(big));
+  assert.equal(log.ends.length, 3);
 });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Conversation, chunkedBody, request, response, split } from './helpers/conversation';
+import { PeerState } from '../../src/capture/records';
 
 test('keep-alive: many requests on one server connection, FIFO pairing and timing', () => {
   const c = new Conversation();
@@ -37,7 +38,7 @@ test('pipelined requests in one read get responses in order', () => {
   c.open(1, { direction: 'server' });
   const t = c.read(1, request('GET', '/a') + request('POST', '/b', {}, 'xyz') + request('GET', '/c'));
   const r1 = c.write(1, response(200, 'A'));
-  c.write(1, response(404, 'B') + response(500, 'C'));
+  const r2 = c.write(1, response(404, 'B') + response(500, 'C'));
   assert.deepEqual(
     c.done.map((e) => [e.path, e.statusCode, e.connRequestIndex]),
     [
@@ -46,9 +47,10 @@ test('pipelined requests in one read get responses in order', () => {
       ['/c', 500, 3],
     ],
   );
-  assert.ok(
-    c.done.every((e) => e.startNs === t),
-    'all started with that read',
+  assert.deepEqual(
+    c.done.map((e) => e.startNs),
+    [t, r1, r2],
+    'each served once the previous answer ended',
   );
   assert.equal(c.done[0].endNs, r1);
   assert.equal(c.done[1].requestBodySize, 3);
@@ -132,7 +134,7 @@ test('a client disconnecting mid-response: still reported, with an error code', 
   const eof = c.result('read', 2, 0); // client EOF before any response
   c.close(2);
   assert.equal(c.done[1].errorCode, 'client_closed');
-  assert.equal(c.done[1].statusCode, 0);
+  assert.equal(c.done[1].statusCode, 499, 'as nginx logs a client that left before the answer');
   assert.equal(c.done[1].endNs, eof, 'abandoned when the client left');
 
   c.open(3, { direction: 'server' });
@@ -342,4 +344,57 @@ test('conn ids above 2^32 and IPv6 endpoints', () => {
   c.read(id, request('GET', '/big-id'));
   c.write(id, response(200));
   assert.equal(c.done[0].connId, id);
+});
+
+test('a client gone before the answer (nginx saw EPOLLRDHUP, read nothing): 499 from the socket state', () => {
+  const c = new Conversation();
+  c.open(1, { direction: 'server' });
+  c.read(1, request('GET', '/slow'));
+  c.close(1, undefined, PeerState.Closed);
+  c.open(2, { direction: 'server' });
+  c.read(2, request('GET', '/dropped'));
+  c.close(2); // Kong closed on its own: not the client's doing
+  assert.deepEqual(
+    c.done.map((d) => [d.path, d.statusCode, d.errorCode]),
+    [
+      ['/slow', 499, 'client_closed'],
+      ['/dropped', 0, 'incomplete_response'],
+    ],
+  );
+});
+
+test('pipelined requests: each is timed from when the previous answer ended, as nginx does', () => {
+  const c = new Conversation();
+  c.open(1, { direction: 'server' });
+  const readAt = c.read(1, request('GET', '/a') + request('GET', '/b'));
+  const aEnd = c.write(1, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+  const bEnd = c.write(1, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+  assert.equal(c.done[0].startNs, readAt);
+  assert.equal(c.done[1].startNs, aEnd);
+  assert.equal(c.done[1].endNs, bEnd);
+});
+
+test('answered before its body arrived: done when the body has been read, as nginx logs it', () => {
+  const c = new Conversation();
+  c.open(1, { direction: 'server' });
+  const start = c.read(1, 'POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n');
+  c.write(1, 'HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}');
+  assert.equal(c.done.length, 0, 'still reading the request');
+  const bodyRead = c.read(1, 'hello');
+  assert.equal(c.done.length, 1);
+  assert.equal(c.done[0].startNs, start);
+  assert.equal(c.done[0].endNs, bodyRead);
+  assert.equal(c.done[0].statusCode, 404);
+});
+
+test('answered, and the client never sends the rest of its body: reported at the answer on close', () => {
+  const c = new Conversation();
+  c.open(1, { direction: 'server' });
+  c.read(1, 'POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\n\r\n');
+  const answered = c.write(1, 'HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 0\r\n\r\n');
+  c.close(1);
+  assert.deepEqual(
+    c.done.map((d) => [d.statusCode, d.errorCode, d.endNs]),
+    [[413, undefined, answered]],
+  );
 });

@@ -85,9 +85,10 @@ export class Conversation {
     return this.io(op === 'read' ? Op.Read : Op.Write, connId, Buffer.alloc(0), at, result);
   }
 
-  close(connId: number, at?: number): number {
+  /** Kong closes the socket; peerState says whether the peer had shut or reset it first */
+  close(connId: number, at?: number, peerState = 0): number {
     const c = this.conns.get(connId)!;
-    this.feed(connCloseRecord({ connId, pid: c.pid, ktimeNs: this.tick(at), direction: c.direction }));
+    this.feed(connCloseRecord({ connId, pid: c.pid, ktimeNs: this.tick(at), direction: c.direction, peerState }));
     return this.nowNs;
   }
 }

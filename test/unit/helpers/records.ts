@@ -100,6 +100,7 @@ export function connCloseRecord(s: {
   connId: number;
   fd?: number;
   direction?: number;
+  peerState?: number;
   bytesRead?: number;
   bytesWritten?: number;
 }): Buffer {
@@ -109,6 +110,7 @@ export function connCloseRecord(s: {
   b.writeBigUInt64LE(BigInt(s.connId), fl.conn_id.offset);
   b.writeUInt32LE(s.fd ?? 10, fl.fd.offset);
   b[fl.direction.offset] = s.direction ?? Direction.Server;
+  b[fl.peer_state.offset] = s.peerState ?? 0;
   b.writeBigUInt64LE(BigInt(s.bytesRead ?? 0), fl.bytes_read.offset);
   b.writeBigUInt64LE(BigInt(s.bytesWritten ?? 0), fl.bytes_written.offset);
   return b;
