@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { decodeBatch } from '../../src/capture/decoder';
 import { createCapture, type CaptureOptions, type NativeCapture } from '../../src/capture/native';
-import { Direction, EventType, LuaPhase, Op, Source, type CaptureRecord } from '../../src/capture/records';
+import { Direction, EventType, LuaPhase, MAX_CAPTURE, Op, Source, type CaptureRecord } from '../../src/capture/records';
 
 const HTTP_PORT = 18471;
 const OTHER_PORT = 18472;
@@ -42,7 +42,7 @@ function startCapture(overrides: Partial<CaptureOptions> = {}): Collected {
   const logs: string[] = [];
   const capture = createCapture({
     ringBufferBytes: 1 << 22,
-    captureBytes: 8192,
+    captureBytes: MAX_CAPTURE,
     wakeupBytes: 1 << 16,
     pollIntervalMs: 10,
     dataPath: 'syscalls',
@@ -198,17 +198,19 @@ describe('native capture (syscall tracepoints)', () => {
     assert.equal(stats.events + stats.lost, burst + 2, 'open + writes + close, each received or counted lost');
   });
 
-  it('stop() is idempotent and later calls say the capture stopped', async () => {
+  it('stop() is idempotent, keeps the final figures, and later calls say the capture stopped', async () => {
     const c = startCapture();
     await stopAndFlush(c);
     c.capture.stop();
-    assert.throws(() => c.capture.stats(), /stopped/, 'stats after stop');
+    const final = c.capture.stats();
+    assert.equal(final.events, c.records.length, 'final figures after stop: records written = received');
+    assert.equal(final.ringSizeBytes, 1 << 22);
     assert.throws(() => c.capture.start(), /stopped/, 'no restart');
   });
 
   it('rejects bad arguments with TypeError', () => {
     assert.throws(() => startCapture({ ringBufferBytes: 5000 }), TypeError, 'ring size not a power of two');
-    assert.throws(() => startCapture({ captureBytes: 9000 }), TypeError, 'capture bytes over 8192');
+    assert.throws(() => startCapture({ captureBytes: MAX_CAPTURE + 1 }), TypeError, 'capture bytes over KW_MAX_CAPTURE');
     const c = startCapture();
     try {
       assert.throws(() => c.capture.addProcess(-1, 2), TypeError, 'negative pid');
