@@ -1,0 +1,171 @@
+/**
+ * The built image, run the way PLATFORM.md says containers run here (podman + runc, privileged,
+ * host PID and network, /sys from the host), against the Kong-shaped gateway: it must answer
+ * --help, carry its OCI labels, become ready and print one request line per proxied request.
+ * scripts/container-test.sh builds the image and runs this file with IMG set.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { startGateway, startUpstream, type Gateway, type Upstream } from '../fixture/gateway';
+
+const IMG = process.env.IMG ?? 'kong-watcher:test';
+const PROXY_PORT = 19410;
+const ADMIN_PORT = 19411;
+const UPSTREAM_PORT = 19412;
+const HEALTH_PORT = 19413;
+const REQUESTS = 40;
+const NAME = `kw-ship-agent-${process.pid}`;
+const PODMAN = ['--runtime', 'runc', '--cgroup-manager=cgroupfs'];
+const RUN = ['run', '--rm', '--ulimit', 'nofile=20000:20000', '--ulimit', 'nproc=4096:4096'];
+
+interface Line {
+  msg?: string;
+  [key: string]: unknown;
+}
+
+function podman(args: string[]): { status: number | null; out: string } {
+  const r = spawnSync('podman', [...PODMAN, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+async function waitUntil(what: string, timeoutMs: number, check: () => Promise<boolean> | boolean, tail: () => string) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${tail()}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+describe(`image ${IMG}`, () => {
+  it('prints its usage with --help', () => {
+    const r = podman([...RUN, IMG, '--help']);
+    assert.equal(r.status, 0, `--help exits 0:\n${r.out}`);
+    assert.match(r.out, /Usage: kong-watcher/, 'usage text');
+  });
+
+  it('prints the package version with --version', () => {
+    const r = podman([...RUN, IMG, '--version']);
+    assert.equal(r.status, 0, `--version exits 0:\n${r.out}`);
+    assert.equal(r.out.trim(), require('../../package.json').version, 'the version of package.json');
+  });
+
+  it('carries the OCI labels', () => {
+    const r = podman(['image', 'inspect', '--format', '{{json .Labels}}', IMG]);
+    assert.equal(r.status, 0, r.out);
+    const labels = JSON.parse(r.out) as Record<string, string>;
+    for (const k of ['version', 'revision', 'source', 'title', 'description', 'licenses']) {
+      assert.ok(labels[`org.opencontainers.image.${k}`], `label org.opencontainers.image.${k}`);
+    }
+    if (process.env.VERSION) assert.equal(labels['org.opencontainers.image.version'], process.env.VERSION);
+  });
+
+  describe('against the Kong-shaped gateway', () => {
+    let upstream: Upstream;
+    let gateway: Gateway;
+    let agent: ChildProcess;
+    const lines: Line[] = [];
+    const other: string[] = [];
+    const tail = () => [...lines.slice(-10).map((l) => JSON.stringify(l)), ...other.slice(-10)].join('\n');
+    const requestLines = () => lines.filter((l) => l.msg === 'HTTP Request');
+
+    before(async () => {
+      upstream = await startUpstream({ port: UPSTREAM_PORT });
+      gateway = await startGateway({
+        proxyPort: PROXY_PORT,
+        adminPort: ADMIN_PORT,
+        upstreamPort: UPSTREAM_PORT,
+        workers: 2,
+      });
+      const env = {
+        ENABLE_JSON_LOG: 'true',
+        KONG_PREFIX: gateway.prefix,
+        HEALTH_PORT: String(HEALTH_PORT),
+        HEALTH_ADDRESS: '127.0.0.1',
+        STATS_INTERVAL: '1s',
+      };
+      agent = spawn(
+        'podman',
+        [
+          ...PODMAN,
+          ...RUN,
+          '--name',
+          NAME,
+          '--privileged',
+          '--network',
+          'host',
+          '--pid',
+          'host',
+          '-v',
+          '/sys:/sys',
+          ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+          IMG,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let buffered = '';
+      agent.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+        buffered += chunk;
+        let nl: number;
+        while ((nl = buffered.indexOf('\n')) >= 0) {
+          const text = buffered.slice(0, nl);
+          buffered = buffered.slice(nl + 1);
+          try {
+            lines.push(JSON.parse(text) as Line);
+          } catch {
+            other.push(text);
+          }
+        }
+      });
+      agent.stderr!.setEncoding('utf8').on('data', (chunk: string) => other.push(chunk));
+    });
+
+    after(async () => {
+      podman(['rm', '-f', '-t', '5', NAME]);
+      agent?.kill('SIGKILL');
+      await gateway?.stop();
+      await upstream?.stop();
+    });
+
+    it('becomes ready: BPF attached and Kong found', async () => {
+      await waitUntil(
+        `/readyz on :${HEALTH_PORT}`,
+        60_000,
+        async () => {
+          if (agent.exitCode !== null) throw new Error(`the container exited with ${agent.exitCode}\n${tail()}`);
+          const res = await fetch(`http://127.0.0.1:${HEALTH_PORT}/readyz`).catch(() => undefined);
+          return res?.status === 200;
+        },
+        tail,
+      );
+      const live = await fetch(`http://127.0.0.1:${HEALTH_PORT}/healthz`);
+      assert.equal(live.status, 200, '/healthz answers 200');
+    });
+
+    it('prints one request line per proxied request', async () => {
+      for (let i = 0; i < REQUESTS; i++) {
+        const res = await fetch(`http://127.0.0.1:${PROXY_PORT}/api/items/${i}?n=${i}`);
+        await res.arrayBuffer();
+        assert.equal(res.status, 200, `request ${i} through the gateway`);
+      }
+      const ours = () =>
+        requestLines().filter((l) => l.direction === 'server' && /^\/api\/items\/\d+/.test(String(l.path)));
+      await waitUntil(`${REQUESTS} request lines`, 30_000, () => ours().length >= REQUESTS, tail);
+      const seen = ours();
+      assert.equal(seen.length, REQUESTS, `exactly one line per request:\n${tail()}`);
+      for (const l of seen) {
+        assert.equal(l.method, 'GET', `method in ${JSON.stringify(l)}`);
+        assert.equal(l.status_code, 200, `status in ${JSON.stringify(l)}`);
+      }
+      const paths = new Set(seen.map((l) => String(l.path).replace(/\?.*/, '')));
+      assert.equal(paths.size, REQUESTS, 'every request path once');
+    });
+
+    it('stops cleanly on SIGTERM', async () => {
+      const exited = new Promise<number | null>((resolve) => agent.once('exit', (code) => resolve(code)));
+      podman(['kill', '--signal', 'TERM', NAME]);
+      const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 20_000))]);
+      assert.equal(code, 0, `the agent exits 0 on SIGTERM\n${tail()}`);
+    });
+  });
+});
