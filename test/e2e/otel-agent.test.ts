@@ -1,0 +1,223 @@
+/**
+ * The whole chain for real: the Kong-shaped gateway, the agent with its BPF programs, and an
+ * OTLP gRPC receiver on loopback decoding with the official protos. nginx's access log is the
+ * oracle for spans and metrics; then the collector goes away and comes back.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { readAccessLog, type AccessLogEntry } from '../fixture/access-log';
+import { startAgent, type AgentLine, type AgentProcess } from '../fixture/agent-process';
+import { startGateway, startUpstream, type Gateway, type Upstream } from '../fixture/gateway';
+import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../fixture/otlp-receiver';
+import { runMixedTraffic, type TrafficSummary } from '../fixture/traffic';
+
+const PROXY_PORT = 19130;
+const ADMIN_PORT = 19131;
+const UPSTREAM_PORT = 19132;
+const RECEIVER_PORT = 19135;
+const SPAN_KIND_SERVER = 2;
+const SPAN_KIND_CLIENT = 3;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pathOf = (target: string) => target.split('?')[0];
+const statusClass = (status: number) => `${Math.floor(status / 100)}xx`;
+
+function otelEnv(prefix: string): Record<string, string> {
+  return {
+    KONG_PREFIX: prefix,
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${RECEIVER_PORT}`,
+    OTEL_METRIC_EXPORT_INTERVAL: '500',
+    OTEL_SERVICE_NAME: 'kong-e2e',
+    LOG_REQUESTS: 'false',
+  };
+}
+
+function rssMiB(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+function lastStats(agent: AgentProcess): AgentLine {
+  const stats = agent.lines.filter((l) => l.msg === 'stats');
+  assert.ok(stats.length > 0, 'stats lines');
+  return stats[stats.length - 1];
+}
+
+describe('OpenTelemetry from the real agent vs the access log', () => {
+  let upstream: Upstream;
+  let gateway: Gateway;
+  let receiver: OtlpReceiver;
+  let agent: AgentProcess;
+  let traffic: TrafficSummary;
+  let access: AccessLogEntry[];
+  let spans: ReceivedSpan[];
+
+  before(async () => {
+    upstream = await startUpstream({ port: UPSTREAM_PORT });
+    gateway = await startGateway({ proxyPort: PROXY_PORT, adminPort: ADMIN_PORT, upstreamPort: UPSTREAM_PORT, workers: 2 });
+    receiver = await startOtlpReceiver({ port: RECEIVER_PORT });
+    agent = startAgent(otelEnv(gateway.prefix));
+    for (const pid of gateway.workerPids()) {
+      await agent.waitFor((l) => l.msg === 'monitoring Kong process' && l.pid === pid, 20_000, `worker ${pid} monitored`);
+    }
+    traffic = await runMixedTraffic({ port: PROXY_PORT, concurrency: 200, requests: 1200, burst: 200, seed: 11 });
+    access = readAccessLog(gateway.accessLogPath).filter((e) => e.method !== '');
+    // Not-sampled callers (traceparent flags 00) get no span under parentbased_always_on.
+    const unsampled = traffic.requests.filter((r) => r.traceparent?.endsWith('-00')).length;
+    await receiver.waitForSpans(1, 20_000);
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      const servers = receiver.spans().filter((s) => s.kind === SPAN_KIND_SERVER).length;
+      if (servers >= access.length - unsampled) break;
+      await sleep(250);
+    }
+    await sleep(1500); // the last metric export and any late client spans
+    spans = receiver.spans();
+  });
+
+  after(async () => {
+    agent?.saveOutput('otel-agent');
+    await agent?.stop();
+    await receiver?.stop();
+    await gateway?.stop();
+    await upstream?.stop();
+  });
+
+  it('one SERVER span per access-log line: method, path, status, timing, trace ids', () => {
+    assert.equal(traffic.errors.length, 0, `traffic errors: ${traffic.errors.slice(0, 5).join('; ')}`);
+    const byPath = new Map<string, ReceivedSpan[]>();
+    for (const s of spans.filter((x) => x.kind === SPAN_KIND_SERVER)) {
+      const key = `${s.attributes['http.request.method']} ${s.attributes['url.path']}`;
+      byPath.set(key, [...(byPath.get(key) ?? []), s]);
+    }
+    const sent = new Map(traffic.requests.map((r) => [`${r.method} ${pathOf(r.target)}`, r]));
+    const problems: string[] = [];
+    let timingOff = 0;
+    let compared = 0;
+    for (const e of access) {
+      const key = `${e.method} ${pathOf(e.target)}`;
+      const request = sent.get(key);
+      const found = byPath.get(key) ?? [];
+      if (request?.traceparent?.endsWith('-00')) {
+        if (found.length !== 0) problems.push(`${key}: exported though the caller did not sample it`);
+        continue;
+      }
+      if (found.length !== 1) {
+        problems.push(`${key}: ${found.length} SERVER spans`);
+        continue;
+      }
+      const span = found[0];
+      compared++;
+      if (span.attributes['http.response.status_code'] !== e.status) {
+        problems.push(`${key}: status ${String(span.attributes['http.response.status_code'])}, nginx ${e.status}`);
+      }
+      const ms = Number(span.endTimeUnixNano - span.startTimeUnixNano) / 1e6;
+      if (Math.abs(ms - e.requestTime * 1000) > 2) timingOff++;
+      if (request?.traceparent) {
+        const [, traceId, parentId] = request.traceparent.split('-');
+        if (span.traceId !== traceId || span.parentSpanId !== parentId) problems.push(`${key}: trace not continued`);
+      } else if (request?.b3TraceId && span.traceId !== request.b3TraceId.padStart(32, '0')) {
+        problems.push(`${key}: B3 trace not continued`);
+      } else if (!request?.traceparent && !request?.b3TraceId && !request?.b3 && span.parentSpanId !== '') {
+        problems.push(`${key}: a root span has a parent`);
+      }
+      if (e.status >= 500 && span.status.code !== 2) problems.push(`${key}: 5xx without ERROR status`);
+    }
+    assert.deepEqual(problems.slice(0, 10), [], `${problems.length} problems`);
+    assert.ok(compared >= access.length * 0.9, `${compared} spans compared of ${access.length} log lines`);
+    // nginx's clock is its event loop's cached time (see capture.test.ts): 99% within 2 ms.
+    assert.ok(timingOff <= compared * 0.01, `${timingOff} of ${compared} span durations differ from $request_time by > 2 ms`);
+  });
+
+  it('CLIENT spans: one per upstream attempt, children of their SERVER span', () => {
+    const servers = new Map(spans.filter((s) => s.kind === SPAN_KIND_SERVER).map((s) => [s.spanId, s]));
+    const clients = spans.filter((s) => s.kind === SPAN_KIND_CLIENT);
+    const requestId = (path: unknown) => /\/r\d+(?=\/|$)/.exec(String(path))?.[0];
+    const proxied = access.filter((e) => /^\/(api|echo|svc|fail)\//.test(e.target) && e.status !== 499);
+    const sampledProxied = proxied.filter((e) => !traffic.requests.some((r) => r.traceparent?.endsWith('-00') && pathOf(r.target) === pathOf(e.target)));
+    assert.ok(clients.length >= sampledProxied.length * 0.99, `${clients.length} CLIENT spans for ${sampledProxied.length} sampled proxied requests`);
+    let parented = 0;
+    for (const c of clients) {
+      const parent = servers.get(c.parentSpanId);
+      if (parent && parent.traceId === c.traceId && requestId(parent.attributes['url.path']) === requestId(c.attributes['url.path'])) parented++;
+    }
+    assert.ok(parented >= clients.length * 0.99, `${parented} of ${clients.length} CLIENT spans parented correctly`);
+  });
+
+  it('metric counts equal the access log by status class, sampled or not', () => {
+    const metric = receiver.latestMetric('http.server.request.duration');
+    assert.ok(metric, 'http.server.request.duration exported');
+    assert.equal(metric.temporality, 2, 'cumulative');
+    const fromMetric: Record<string, number> = {};
+    for (const p of metric.points) {
+      const cls = statusClass(Number(p.attributes['http.response.status_code']));
+      fromMetric[cls] = (fromMetric[cls] ?? 0) + (p.count ?? 0);
+    }
+    const fromLog: Record<string, number> = {};
+    for (const e of access) fromLog[statusClass(e.status)] = (fromLog[statusClass(e.status)] ?? 0) + 1;
+    assert.deepEqual(fromMetric, fromLog);
+    const received = receiver.latestMetric('kong_watcher.events.received');
+    assert.ok(received && (received.points[0]?.value ?? 0) > 0, 'agent self-metrics exported');
+  });
+});
+
+describe('a collector that is down at start, then killed mid-run', () => {
+  let upstream: Upstream;
+  let gateway: Gateway;
+  let receiver: OtlpReceiver | undefined;
+  let agent: AgentProcess;
+
+  before(async () => {
+    upstream = await startUpstream({ port: UPSTREAM_PORT });
+    gateway = await startGateway({ proxyPort: PROXY_PORT, adminPort: ADMIN_PORT, upstreamPort: UPSTREAM_PORT, workers: 1 });
+  });
+
+  after(async () => {
+    agent?.saveOutput('otel-agent-collector-down');
+    await agent?.stop();
+    await receiver?.stop();
+    await gateway?.stop();
+    await upstream?.stop();
+  });
+
+  it('keeps capturing, counts drops, recovers, and stays bounded', async () => {
+    agent = startAgent({ ...otelEnv(gateway.prefix), OTEL_EXPORTER_OTLP_TIMEOUT: '1000' });
+    await agent.waitFor((l) => l.msg === 'monitoring Kong process' && l.role === 'worker', 20_000, 'worker monitored');
+    const load = (seed: number) => runMixedTraffic({ port: PROXY_PORT, concurrency: 32, requests: 400, burst: 32, seed });
+    let sent = 0;
+
+    // 1. nobody listens: requests are still counted, spans dropped and counted
+    sent += (await load(21)).requests.length;
+    await agent.waitFor((l) => l.msg === 'stats' && Number(l.spans_dropped) > 0, 30_000, 'drops counted while the collector is down');
+
+    // 2. the collector appears: export recovers
+    receiver = await startOtlpReceiver({ port: RECEIVER_PORT });
+    sent += (await load(22)).requests.length;
+    await receiver.waitForSpans(100, 30_000);
+
+    // 3. killed mid-run, then back
+    await receiver.stop();
+    sent += (await load(23)).requests.length;
+    receiver = await startOtlpReceiver({ port: RECEIVER_PORT });
+    sent += (await load(24)).requests.length;
+    await receiver.waitForSpans(100, 30_000);
+
+    await agent.waitQuiet(1500, 30_000);
+    await sleep(1500);
+    const stats = lastStats(agent);
+    const logged = readAccessLog(gateway.accessLogPath).filter((e) => e.method !== '').length;
+    assert.ok(sent > 1500, `${sent} requests sent`);
+    assert.equal(stats.requests, logged, 'every request counted through all of it');
+    assert.ok(Number(stats.spans_dropped) > 0, 'drops reported in the stats line');
+    assert.equal(stats.lost_events, 0, 'capture never lost an event');
+    const dropped = receiver.latestMetric('kong_watcher.spans.dropped');
+    assert.ok(dropped && dropped.points.reduce((n, p) => n + (p.value ?? 0), 0) > 0, 'drops reported as a self-metric');
+    const rss = rssMiB(agent.child.pid!);
+    assert.ok(rss < 256, `agent RSS ${rss.toFixed(0)} MiB stays under the sidecar's 256 MiB limit`);
+    assert.ok(
+      agent.lines.some((l) => l.level === 'warn' && /export/.test(l.msg)),
+      'the failure was said in the log',
+    );
+  });
+});
