@@ -133,16 +133,18 @@ describe('OpenTelemetry from the real agent vs the access log', () => {
   it('CLIENT spans: one per upstream attempt, children of their SERVER span', () => {
     const servers = new Map(spans.filter((s) => s.kind === SPAN_KIND_SERVER).map((s) => [s.spanId, s]));
     const clients = spans.filter((s) => s.kind === SPAN_KIND_CLIENT);
-    const requestId = (path: unknown) => /\/r\d+(?=\/|$)/.exec(String(path))?.[0];
+    const requestId = (path: unknown) => /\/r\d+(?=[/?]|$)/.exec(String(path))?.[0];
     const proxied = access.filter((e) => /^\/(api|echo|svc|fail)\//.test(e.target) && e.status !== 499);
     const sampledProxied = proxied.filter((e) => !traffic.requests.some((r) => r.traceparent?.endsWith('-00') && pathOf(r.target) === pathOf(e.target)));
     assert.ok(clients.length >= sampledProxied.length * 0.99, `${clients.length} CLIENT spans for ${sampledProxied.length} sampled proxied requests`);
     let parented = 0;
+    const wrong: string[] = [];
     for (const c of clients) {
       const parent = servers.get(c.parentSpanId);
-      if (parent && parent.traceId === c.traceId && requestId(parent.attributes['url.path']) === requestId(c.attributes['url.path'])) parented++;
+      if (parent && parent.traceId === c.traceId && requestId(parent.attributes['url.path']) === requestId(c.attributes['url.full'])) parented++;
+      else wrong.push(`${String(c.attributes['url.full'])} -> ${parent ? String(parent.attributes['url.path']) : `no parent ${c.parentSpanId}`}`);
     }
-    assert.ok(parented >= clients.length * 0.99, `${parented} of ${clients.length} CLIENT spans parented correctly`);
+    assert.ok(parented >= clients.length * 0.99, `${parented} of ${clients.length} CLIENT spans parented correctly: ${wrong.slice(0, 8).join('; ')}`);
   });
 
   it('metric counts equal the access log by status class, sampled or not', () => {
@@ -184,30 +186,37 @@ describe('a collector that is down at start, then killed mid-run', () => {
   it('keeps capturing, counts drops, recovers, and stays bounded', async () => {
     agent = startAgent({ ...otelEnv(gateway.prefix), OTEL_EXPORTER_OTLP_TIMEOUT: '1000' });
     await agent.waitFor((l) => l.msg === 'monitoring Kong process' && l.role === 'worker', 20_000, 'worker monitored');
-    const load = (seed: number) => runMixedTraffic({ port: PROXY_PORT, concurrency: 32, requests: 400, burst: 32, seed });
-    let sent = 0;
+    const load = (seed: number) => runMixedTraffic({ port: PROXY_PORT, concurrency: 16, requests: 200, burst: 16, seed });
+    let seed = 20;
+    // Spans made while the exporter reconnects (gRPC backs off) may be dropped: keep the gateway
+    // busy until the collector has received spans again.
+    const loadUntilSpans = async (r: OtlpReceiver, what: string) => {
+      const deadline = Date.now() + 60_000;
+      while (r.spanCount() < 100) {
+        assert.ok(Date.now() < deadline, `${what}: only ${r.spanCount()} spans arrived`);
+        await load(seed++);
+        await sleep(500);
+      }
+    };
 
     // 1. nobody listens: requests are still counted, spans dropped and counted
-    sent += (await load(21)).requests.length;
+    await load(seed++);
     await agent.waitFor((l) => l.msg === 'stats' && Number(l.spans_dropped) > 0, 30_000, 'drops counted while the collector is down');
 
     // 2. the collector appears: export recovers
     receiver = await startOtlpReceiver({ port: RECEIVER_PORT });
-    sent += (await load(22)).requests.length;
-    await receiver.waitForSpans(100, 30_000);
+    await loadUntilSpans(receiver, 'collector started');
 
     // 3. killed mid-run, then back
     await receiver.stop();
-    sent += (await load(23)).requests.length;
+    await load(seed++);
     receiver = await startOtlpReceiver({ port: RECEIVER_PORT });
-    sent += (await load(24)).requests.length;
-    await receiver.waitForSpans(100, 30_000);
+    await loadUntilSpans(receiver, 'collector restarted');
 
     await agent.waitQuiet(1500, 30_000);
     await sleep(1500);
     const stats = lastStats(agent);
     const logged = readAccessLog(gateway.accessLogPath).filter((e) => e.method !== '').length;
-    assert.ok(sent > 1500, `${sent} requests sent`);
     assert.equal(stats.requests, logged, 'every request counted through all of it');
     assert.ok(Number(stats.spans_dropped) > 0, 'drops reported in the stats line');
     assert.equal(stats.lost_events, 0, 'capture never lost an event');
