@@ -8,6 +8,7 @@ import { decodeBatch } from './capture/decoder';
 import { createClock, type Clock } from './clock';
 import type { AgentConfig } from './config';
 import { KongDiscovery, type KongProcess } from './discovery';
+import { KongAdminRoutes } from './kong/admin-api';
 import { startHealthServer } from './health';
 import type { Logger } from './log';
 import { RequestLog } from './output/request-log';
@@ -23,6 +24,7 @@ const IDLE_FLUSH_MS = 1000;
 export class Agent {
   private capture?: NativeCapture;
   private discovery?: KongDiscovery;
+  private adminRoutes?: KongAdminRoutes;
   private telemetry?: Telemetry;
   private health?: http.Server;
   private timers: NodeJS.Timeout[] = [];
@@ -48,10 +50,18 @@ export class Agent {
   async start(): Promise<void> {
     const { config, log } = this;
     const redactQuery = createRedactor(config.redactQueryKeys);
-    this.telemetry = createTelemetry(process.env, this.clock, log, { redactQuery });
+    if (config.kongAdminUrl) {
+      this.adminRoutes = new KongAdminRoutes({ url: config.kongAdminUrl, token: config.kongAdminToken }, log);
+      void this.adminRoutes.start();
+    }
+    const table = this.adminRoutes?.table;
+    this.telemetry = createTelemetry(process.env, this.clock, log, {
+      redactQuery,
+      routes: table && ((ex) => table.resolve(ex)),
+    });
     const sinks: ExchangeSink[] = [this.stats, this.telemetry];
     if (config.logRequests) sinks.push(new RequestLog(log, this.clock, redactQuery));
-    this.pipeline = new RequestPipeline(fanOut(sinks), { ignoredLocalPorts: config.ignorePorts });
+    this.pipeline = new RequestPipeline(fanOut(sinks), { ignoredLocalPorts: ignoredPorts(config) });
 
     this.capture = createCapture({
       ringBufferBytes: config.ringBufferBytes,
@@ -105,6 +115,7 @@ export class Agent {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.discovery?.stop();
+    this.adminRoutes?.stop();
     if (this.capture) {
       this.capture.stop();
       // The drain thread's last batches are delivered on the next turns of the event loop.
@@ -202,6 +213,16 @@ export class Agent {
       export_failures: a.exportFailures,
     }));
   }
+}
+
+/** Kong's Admin API is not proxy traffic, and the agent's own route polling must not count. */
+function ignoredPorts(config: AgentConfig): number[] {
+  const ports = new Set(config.ignorePorts);
+  if (config.kongAdminUrl) {
+    const url = new URL(config.kongAdminUrl);
+    ports.add(Number(url.port) || (url.protocol === 'https:' ? 443 : 80));
+  }
+  return [...ports];
 }
 
 function fanOut(sinks: ExchangeSink[]): ExchangeSink {

@@ -28,6 +28,7 @@ export interface AgentConfig {
   healthPort: number;
   healthAddress: string;
   kongAdminUrl?: string;
+  kongAdminToken?: string;
   redactQueryKeys: string[];
 }
 
@@ -52,6 +53,7 @@ export const VARIABLES: { name: string; default: string; meaning: string }[] = [
   { name: 'HEALTH_PORT', default: '8686', meaning: 'port of /healthz and /readyz (0 = off)' },
   { name: 'HEALTH_ADDRESS', default: '0.0.0.0', meaning: 'address the health endpoint binds' },
   { name: 'KONG_ADMIN_URL', default: '', meaning: "Kong's Admin API (e.g. http://127.0.0.1:8001): names routes and services" },
+  { name: 'KONG_ADMIN_TOKEN', default: '', meaning: 'sent as Kong-Admin-Token to the Admin API (Kong Enterprise RBAC)' },
   { name: 'REDACT_QUERY_KEYS', default: '', meaning: 'extra query keys whose values are redacted (comma separated)' },
 ];
 
@@ -84,7 +86,8 @@ export function loadConfig(env: Env = process.env): AgentConfig {
     ignorePorts: parseList(get('IGNORE_PORTS')).map((p) => parseInteger('IGNORE_PORTS', p, 1, 65535)),
     healthPort: parseInteger('HEALTH_PORT', get('HEALTH_PORT'), 0, 65535),
     healthAddress: get('HEALTH_ADDRESS'),
-    kongAdminUrl: get('KONG_ADMIN_URL') || undefined,
+    kongAdminUrl: parseUrl('KONG_ADMIN_URL', get('KONG_ADMIN_URL')),
+    kongAdminToken: get('KONG_ADMIN_TOKEN') || undefined,
     redactQueryKeys: parseList(get('REDACT_QUERY_KEYS')),
   };
 }
@@ -123,4 +126,15 @@ function parseList(value: string): string[] {
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
+}
+
+function parseUrl(name: string, value: string): string | undefined {
+  if (!value) return undefined;
+  try {
+    const url = new URL(value);
+    if (url.protocol === 'http:' || url.protocol === 'https:') return value;
+  } catch {
+    // reported below
+  }
+  throw new ConfigError(`${name} must be an http(s) URL such as http://127.0.0.1:8001, got "${value}"`);
 }

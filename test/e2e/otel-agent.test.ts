@@ -30,6 +30,7 @@ function otelEnv(prefix: string): Record<string, string> {
     OTEL_METRIC_EXPORT_INTERVAL: '500',
     OTEL_SERVICE_NAME: 'kong-e2e',
     LOG_REQUESTS: 'false',
+    KONG_ADMIN_URL: `http://127.0.0.1:${ADMIN_PORT}`,
   };
 }
 
@@ -61,6 +62,7 @@ describe('OpenTelemetry from the real agent vs the access log', () => {
     for (const pid of gateway.workerPids()) {
       await agent.waitFor((l) => l.msg === 'monitoring Kong process' && l.pid === pid, 20_000, `worker ${pid} monitored`);
     }
+    await agent.waitFor((l) => l.msg === 'Kong routes loaded from the Admin API', 10_000, 'routes from the Admin API');
     traffic = await runMixedTraffic({ port: PROXY_PORT, concurrency: 200, requests: 1200, burst: 200, seed: 11 });
     access = readAccessLog(gateway.accessLogPath).filter((e) => e.method !== '');
     // Not-sampled callers (traceparent flags 00) get no span under parentbased_always_on.
@@ -123,6 +125,13 @@ describe('OpenTelemetry from the real agent vs the access log', () => {
         problems.push(`${key}: a root span has a parent`);
       }
       if (e.status >= 500 && span.status.code !== 2) problems.push(`${key}: 5xx without ERROR status`);
+      // Routes come from the fixture's Admin API: /api -> route "api" of "upstream-service".
+      const route = /^\/(api|echo|svc|fail|dead|secure)\//.exec(e.target)?.[1];
+      const expectedName = route ? `${e.method} /${route}` : e.method;
+      if (span.name !== expectedName) problems.push(`${key}: span name "${span.name}", expected "${expectedName}"`);
+      if (route && (span.attributes['http.route'] !== `/${route}` || span.attributes['kong.route.name'] !== route)) {
+        problems.push(`${key}: route attributes ${String(span.attributes['http.route'])} ${String(span.attributes['kong.route.name'])}`);
+      }
     }
     assert.deepEqual(problems.slice(0, 10), [], `${problems.length} problems`);
     assert.ok(compared >= access.length * 0.9, `${compared} spans compared of ${access.length} log lines`);
