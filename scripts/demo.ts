@@ -30,7 +30,9 @@ function send(i: number): void {
     const hex = (n: number) => [...Array(n)].map(() => Math.floor(Math.random() * 16).toString(16)).join('');
     headers.traceparent = `00-${hex(32)}-${hex(16)}-01`;
   }
-  const req = http.request({ host: '127.0.0.1', port: PROXY_PORT, method, path: target, headers }, (res) => res.resume());
+  const req = http.request({ host: '127.0.0.1', port: PROXY_PORT, method, path: target, headers }, (res) =>
+    res.resume(),
+  );
   req.on('error', () => undefined);
   req.end(method === 'POST' ? JSON.stringify({ item: i }) : undefined);
 }

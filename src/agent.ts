@@ -169,7 +169,10 @@ export class Agent {
       );
       this.log.info('uprobes attached', { pid: proc.pid, attached: result.attached.length, missing: result.missing });
     } catch (err) {
-      this.log.warn('uprobes not attached; syscall capture continues', { pid: proc.pid, error: (err as Error).message });
+      this.log.warn('uprobes not attached; syscall capture continues', {
+        pid: proc.pid,
+        error: (err as Error).message,
+      });
     }
   }
 
@@ -201,17 +204,20 @@ export class Agent {
   private logStats(): void {
     const a = this.agentStats();
     const p = this.pipeline?.stats();
-    this.log.info('stats', this.stats.snapshot({
-      events: a.eventsReceived,
-      lost_events: a.eventsLost,
-      ringbuf_fill: Math.round(a.ringbufFill * 1000) / 1000,
-      decode_errors: this.decodeErrors,
-      connections: p?.connections,
-      kong_processes: a.processesMonitored,
-      spans_exported: a.spansExported,
-      spans_dropped: a.spansDropped,
-      export_failures: a.exportFailures,
-    }));
+    this.log.info(
+      'stats',
+      this.stats.snapshot({
+        events: a.eventsReceived,
+        lost_events: a.eventsLost,
+        ringbuf_fill: Math.round(a.ringbufFill * 1000) / 1000,
+        decode_errors: this.decodeErrors,
+        connections: p?.connections,
+        kong_processes: a.processesMonitored,
+        spans_exported: a.spansExported,
+        spans_dropped: a.spansDropped,
+        export_failures: a.exportFailures,
+      }),
+    );
   }
 }
 

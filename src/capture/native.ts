@@ -94,7 +94,6 @@ export function loadNative(): NativeModule {
   const failures: string[] = [];
   for (const candidate of candidatePaths()) {
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       loaded = require(candidate) as NativeModule;
       return loaded;
     } catch (err) {

@@ -53,13 +53,18 @@ export class KongAdminRoutes {
       const before = this.table.size;
       this.table.load(routes, services);
       if (this.failing || before !== this.table.size) {
-        this.log.info('Kong routes loaded from the Admin API', { url: this.base, routes: this.table.size, services: services.length });
+        this.log.info('Kong routes loaded from the Admin API', {
+          url: this.base,
+          routes: this.table.size,
+          services: services.length,
+        });
       }
       this.failing = false;
     } catch (err) {
       const details = { url: this.base, error: (err as Error).message };
       if (this.failing) this.log.debug('Kong Admin API still unreachable', details);
-      else this.log.warn('Kong Admin API unreachable: spans and metrics carry no route names until it answers', details);
+      else
+        this.log.warn('Kong Admin API unreachable: spans and metrics carry no route names until it answers', details);
       this.failing = true;
     }
   }
@@ -78,7 +83,11 @@ export class KongAdminRoutes {
       out.push(...page.data);
       if (out.length > MAX_ENTITIES) throw new Error(`GET ${path}: more than ${MAX_ENTITIES} entities`);
       // Kong answers with a path ("/routes?offset=...") or a full URL, depending on the version.
-      next = page.next ? (page.next.startsWith('http') ? new URL(page.next).pathname + new URL(page.next).search : page.next) : null;
+      next = page.next
+        ? page.next.startsWith('http')
+          ? new URL(page.next).pathname + new URL(page.next).search
+          : page.next
+        : null;
     }
     return out;
   }

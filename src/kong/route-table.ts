@@ -131,7 +131,11 @@ function compileHosts(hosts: string[]) {
 }
 
 function hostMatches(hosts: NonNullable<CompiledRoute['hosts']>, host: string): boolean {
-  return hosts.exact.has(host) || hosts.suffixes.some((s) => host.endsWith(s)) || hosts.prefixes.some((p) => host.startsWith(p));
+  return (
+    hosts.exact.has(host) ||
+    hosts.suffixes.some((s) => host.endsWith(s)) ||
+    hosts.prefixes.some((p) => host.startsWith(p))
+  );
 }
 
 function hostOnly(host: string | undefined): string {

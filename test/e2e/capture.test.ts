@@ -29,10 +29,19 @@ describe('capture: agent request lines vs the access log', () => {
 
   before(async () => {
     upstream = await startUpstream({ port: UPSTREAM_PORT });
-    gateway = await startGateway({ proxyPort: PROXY_PORT, adminPort: ADMIN_PORT, upstreamPort: UPSTREAM_PORT, workers: 2 });
+    gateway = await startGateway({
+      proxyPort: PROXY_PORT,
+      adminPort: ADMIN_PORT,
+      upstreamPort: UPSTREAM_PORT,
+      workers: 2,
+    });
     agent = startAgent({ KONG_PREFIX: gateway.prefix });
     for (const pid of gateway.workerPids()) {
-      await agent.waitFor((l) => l.msg === 'monitoring Kong process' && l.pid === pid, 20_000, `worker ${pid} monitored`);
+      await agent.waitFor(
+        (l) => l.msg === 'monitoring Kong process' && l.pid === pid,
+        20_000,
+        `worker ${pid} monitored`,
+      );
     }
     traffic = await runMixedTraffic({ port: PROXY_PORT, concurrency: 48, requests: 1500, burst: 300, seed: 7 });
     await agent.waitQuiet(1500, 30_000);
@@ -104,7 +113,10 @@ describe('capture: agent request lines vs the access log', () => {
       if (Math.abs(agentMs - nginxMs) > 100) far.push(text);
     }
     assert.ok(compared >= 1400, `${compared} durations compared`);
-    assert.ok(off.length <= compared * 0.01, `${off.length} of ${compared} durations differ by more than 2 ms: ${off.slice(0, 10).join('; ')}`);
+    assert.ok(
+      off.length <= compared * 0.01,
+      `${off.length} of ${compared} durations differ by more than 2 ms: ${off.slice(0, 10).join('; ')}`,
+    );
     assert.deepEqual(far, [], 'durations off by more than 100 ms');
   });
 
@@ -130,7 +142,10 @@ describe('capture: agent request lines vs the access log', () => {
   it('reports upstream attempts as client exchanges, parented to their server request', () => {
     const clients = agent.requests('client');
     const proxied = access.filter((e) => /^\/(api|echo|svc|fail)\//.test(e.target) && e.status !== 499);
-    assert.ok(clients.length >= proxied.length * 0.99, `${clients.length} client exchanges for ${proxied.length} proxied requests`);
+    assert.ok(
+      clients.length >= proxied.length * 0.99,
+      `${clients.length} client exchanges for ${proxied.length} proxied requests`,
+    );
     const servers = new Map(agent.requests('server').map((l) => [l.span_id as string, l]));
     // Routes rewrite the path (strip_path, service paths) but keep the request's /r<id> segment.
     const requestId = (path: unknown) => /\/r\d+(?=\/|$)/.exec(String(path))?.[0];
@@ -139,7 +154,10 @@ describe('capture: agent request lines vs the access log', () => {
       const parent = servers.get(c.parent_span_id as string);
       if (parent && c.trace_id === parent.trace_id && requestId(parent.path) === requestId(c.path)) parented++;
     }
-    assert.ok(parented >= clients.length * 0.99, `${parented} of ${clients.length} client exchanges parented correctly`);
+    assert.ok(
+      parented >= clients.length * 0.99,
+      `${parented} of ${clients.length} client exchanges parented correctly`,
+    );
   });
 
   it('continues incoming W3C and B3 traces', () => {

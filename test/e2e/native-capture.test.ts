@@ -210,7 +210,11 @@ describe('native capture (syscall tracepoints)', () => {
 
   it('rejects bad arguments with TypeError', () => {
     assert.throws(() => startCapture({ ringBufferBytes: 5000 }), TypeError, 'ring size not a power of two');
-    assert.throws(() => startCapture({ captureBytes: MAX_CAPTURE + 1 }), TypeError, 'capture bytes over KW_MAX_CAPTURE');
+    assert.throws(
+      () => startCapture({ captureBytes: MAX_CAPTURE + 1 }),
+      TypeError,
+      'capture bytes over KW_MAX_CAPTURE',
+    );
     const c = startCapture();
     try {
       assert.throws(() => c.capture.addProcess(-1, 2), TypeError, 'negative pid');

@@ -56,11 +56,20 @@ describe('OpenTelemetry from the real agent vs the access log', () => {
 
   before(async () => {
     upstream = await startUpstream({ port: UPSTREAM_PORT });
-    gateway = await startGateway({ proxyPort: PROXY_PORT, adminPort: ADMIN_PORT, upstreamPort: UPSTREAM_PORT, workers: 2 });
+    gateway = await startGateway({
+      proxyPort: PROXY_PORT,
+      adminPort: ADMIN_PORT,
+      upstreamPort: UPSTREAM_PORT,
+      workers: 2,
+    });
     receiver = await startOtlpReceiver({ port: RECEIVER_PORT });
     agent = startAgent(otelEnv(gateway.prefix));
     for (const pid of gateway.workerPids()) {
-      await agent.waitFor((l) => l.msg === 'monitoring Kong process' && l.pid === pid, 20_000, `worker ${pid} monitored`);
+      await agent.waitFor(
+        (l) => l.msg === 'monitoring Kong process' && l.pid === pid,
+        20_000,
+        `worker ${pid} monitored`,
+      );
     }
     await agent.waitFor((l) => l.msg === 'Kong routes loaded from the Admin API', 10_000, 'routes from the Admin API');
     traffic = await runMixedTraffic({ port: PROXY_PORT, concurrency: 200, requests: 1200, burst: 200, seed: 11 });
@@ -130,13 +139,18 @@ describe('OpenTelemetry from the real agent vs the access log', () => {
       const expectedName = route ? `${e.method} /${route}` : e.method;
       if (span.name !== expectedName) problems.push(`${key}: span name "${span.name}", expected "${expectedName}"`);
       if (route && (span.attributes['http.route'] !== `/${route}` || span.attributes['kong.route.name'] !== route)) {
-        problems.push(`${key}: route attributes ${String(span.attributes['http.route'])} ${String(span.attributes['kong.route.name'])}`);
+        problems.push(
+          `${key}: route attributes ${String(span.attributes['http.route'])} ${String(span.attributes['kong.route.name'])}`,
+        );
       }
     }
     assert.deepEqual(problems.slice(0, 10), [], `${problems.length} problems`);
     assert.ok(compared >= access.length * 0.9, `${compared} spans compared of ${access.length} log lines`);
     // nginx's clock is its event loop's cached time (see capture.test.ts): 99% within 2 ms.
-    assert.ok(timingOff <= compared * 0.01, `${timingOff} of ${compared} span durations differ from $request_time by > 2 ms`);
+    assert.ok(
+      timingOff <= compared * 0.01,
+      `${timingOff} of ${compared} span durations differ from $request_time by > 2 ms`,
+    );
   });
 
   it('CLIENT spans: one per upstream attempt, children of their SERVER span', () => {
@@ -144,16 +158,32 @@ describe('OpenTelemetry from the real agent vs the access log', () => {
     const clients = spans.filter((s) => s.kind === SPAN_KIND_CLIENT);
     const requestId = (path: unknown) => /\/r\d+(?=[/?]|$)/.exec(String(path))?.[0];
     const proxied = access.filter((e) => /^\/(api|echo|svc|fail)\//.test(e.target) && e.status !== 499);
-    const sampledProxied = proxied.filter((e) => !traffic.requests.some((r) => r.traceparent?.endsWith('-00') && pathOf(r.target) === pathOf(e.target)));
-    assert.ok(clients.length >= sampledProxied.length * 0.99, `${clients.length} CLIENT spans for ${sampledProxied.length} sampled proxied requests`);
+    const sampledProxied = proxied.filter(
+      (e) => !traffic.requests.some((r) => r.traceparent?.endsWith('-00') && pathOf(r.target) === pathOf(e.target)),
+    );
+    assert.ok(
+      clients.length >= sampledProxied.length * 0.99,
+      `${clients.length} CLIENT spans for ${sampledProxied.length} sampled proxied requests`,
+    );
     let parented = 0;
     const wrong: string[] = [];
     for (const c of clients) {
       const parent = servers.get(c.parentSpanId);
-      if (parent && parent.traceId === c.traceId && requestId(parent.attributes['url.path']) === requestId(c.attributes['url.full'])) parented++;
-      else wrong.push(`${String(c.attributes['url.full'])} -> ${parent ? String(parent.attributes['url.path']) : `no parent ${c.parentSpanId}`}`);
+      if (
+        parent &&
+        parent.traceId === c.traceId &&
+        requestId(parent.attributes['url.path']) === requestId(c.attributes['url.full'])
+      )
+        parented++;
+      else
+        wrong.push(
+          `${String(c.attributes['url.full'])} -> ${parent ? String(parent.attributes['url.path']) : `no parent ${c.parentSpanId}`}`,
+        );
     }
-    assert.ok(parented >= clients.length * 0.99, `${parented} of ${clients.length} CLIENT spans parented correctly: ${wrong.slice(0, 8).join('; ')}`);
+    assert.ok(
+      parented >= clients.length * 0.99,
+      `${parented} of ${clients.length} CLIENT spans parented correctly: ${wrong.slice(0, 8).join('; ')}`,
+    );
   });
 
   it('metric counts equal the access log by status class, sampled or not', () => {
@@ -181,7 +211,12 @@ describe('a collector that is down at start, then killed mid-run', () => {
 
   before(async () => {
     upstream = await startUpstream({ port: UPSTREAM_PORT });
-    gateway = await startGateway({ proxyPort: PROXY_PORT, adminPort: ADMIN_PORT, upstreamPort: UPSTREAM_PORT, workers: 1 });
+    gateway = await startGateway({
+      proxyPort: PROXY_PORT,
+      adminPort: ADMIN_PORT,
+      upstreamPort: UPSTREAM_PORT,
+      workers: 1,
+    });
   });
 
   after(async () => {
@@ -195,7 +230,8 @@ describe('a collector that is down at start, then killed mid-run', () => {
   it('keeps capturing, counts drops, recovers, and stays bounded', async () => {
     agent = startAgent({ ...otelEnv(gateway.prefix), OTEL_EXPORTER_OTLP_TIMEOUT: '1000' });
     await agent.waitFor((l) => l.msg === 'monitoring Kong process' && l.role === 'worker', 20_000, 'worker monitored');
-    const load = (seed: number) => runMixedTraffic({ port: PROXY_PORT, concurrency: 16, requests: 200, burst: 16, seed });
+    const load = (seed: number) =>
+      runMixedTraffic({ port: PROXY_PORT, concurrency: 16, requests: 200, burst: 16, seed });
     let seed = 20;
     // Spans made while the exporter reconnects (gRPC backs off) may be dropped: keep the gateway
     // busy until the collector has received spans again.
@@ -210,7 +246,11 @@ describe('a collector that is down at start, then killed mid-run', () => {
 
     // 1. nobody listens: requests are still counted, spans dropped and counted
     await load(seed++);
-    await agent.waitFor((l) => l.msg === 'stats' && Number(l.spans_dropped) > 0, 30_000, 'drops counted while the collector is down');
+    await agent.waitFor(
+      (l) => l.msg === 'stats' && Number(l.spans_dropped) > 0,
+      30_000,
+      'drops counted while the collector is down',
+    );
 
     // 2. the collector appears: export recovers
     receiver = await startOtlpReceiver({ port: RECEIVER_PORT });

@@ -38,7 +38,10 @@ test('the shape the issue asks for: OTLP in, memory_limiter first, batch last, b
     assert.equal(p.processors[p.processors.length - 1], 'batch', `${name}: batch last`);
     assert.ok(p.exporters.includes('debug'), `${name}: debug exporter`);
   }
-  assert.ok(doc.service.pipelines.traces.exporters.some((e: string) => typeOf(e) === 'otlp'), 'traces leave over OTLP (Tempo/Jaeger)');
+  assert.ok(
+    doc.service.pipelines.traces.exporters.some((e: string) => typeOf(e) === 'otlp'),
+    'traces leave over OTLP (Tempo/Jaeger)',
+  );
   assert.ok(doc.service.pipelines.metrics.exporters.includes('prometheus'), 'metrics to Prometheus');
   assert.ok('prometheusremotewrite' in doc.exporters, 'remote write shown');
 });

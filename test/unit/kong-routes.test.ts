@@ -11,7 +11,12 @@ const services = [
   { id: 's2', name: null },
 ];
 
-function exchange(method: string, path: string, host = 'gw.example.com:8000', direction: 'server' | 'client' = 'server'): HttpExchange {
+function exchange(
+  method: string,
+  path: string,
+  host = 'gw.example.com:8000',
+  direction: 'server' | 'client' = 'server',
+): HttpExchange {
   return { direction, method, path, host } as HttpExchange;
 }
 
@@ -26,10 +31,22 @@ test('longest prefix wins; route and service named; Kong-generated 404 has no ro
     { id: 'r1', name: 'api', paths: ['/api'], service: { id: 's1' } },
     { id: 'r2', name: 'api-v2', paths: ['/api/v2'], service: { id: 's2' } },
   ]);
-  assert.deepEqual(t.resolve(exchange('GET', '/api/v2/orders/17')), { routeName: 'api-v2', serviceName: 's2', route: '/api/v2' });
-  assert.deepEqual(t.resolve(exchange('GET', '/api/orders')), { routeName: 'api', serviceName: 'orders', route: '/api' });
+  assert.deepEqual(t.resolve(exchange('GET', '/api/v2/orders/17')), {
+    routeName: 'api-v2',
+    serviceName: 's2',
+    route: '/api/v2',
+  });
+  assert.deepEqual(t.resolve(exchange('GET', '/api/orders')), {
+    routeName: 'api',
+    serviceName: 'orders',
+    route: '/api',
+  });
   assert.equal(t.resolve(exchange('GET', '/nope')), undefined);
-  assert.equal(t.resolve(exchange('GET', '/api/x', undefined, 'client')), undefined, 'only server exchanges take routes');
+  assert.equal(
+    t.resolve(exchange('GET', '/api/x', undefined, 'client')),
+    undefined,
+    'only server exchanges take routes',
+  );
 });
 
 test('regex paths by priority before prefixes; methods and hosts filter; unnamed routes use their id', () => {
@@ -43,7 +60,11 @@ test('regex paths by priority before prefixes; methods and hosts filter; unnamed
   assert.equal(t.resolve(exchange('GET', '/users/42'))?.route, '/users/\\d+$');
   assert.equal(t.resolve(exchange('GET', '/users/list'))?.routeName, 'users');
   assert.equal(t.resolve(exchange('POST', '/users/list')), undefined, 'method filter');
-  assert.equal(t.resolve(exchange('POST', '/users/list', 'a.internal:8000'))?.routeName, 'r3', 'wildcard host, id as name');
+  assert.equal(
+    t.resolve(exchange('POST', '/users/list', 'a.internal:8000'))?.routeName,
+    'r3',
+    'wildcard host, id as name',
+  );
   assert.equal(t.resolve(exchange('GET', '/')), undefined, 'grpc-only routes are left out');
 });
 
@@ -57,7 +78,12 @@ test('the Admin API poller follows pages, and keeps the last table when Kong sto
     const url = new URL(req.url!, 'http://x');
     res.setHeader('Content-Type', 'application/json');
     if (url.pathname === '/routes' && !url.searchParams.get('offset')) {
-      res.end(JSON.stringify({ data: [{ id: 'r1', name: 'api', paths: ['/api'], service: { id: 's1' } }], next: '/routes?offset=abc' }));
+      res.end(
+        JSON.stringify({
+          data: [{ id: 'r1', name: 'api', paths: ['/api'], service: { id: 's1' } }],
+          next: '/routes?offset=abc',
+        }),
+      );
     } else if (url.pathname === '/routes') {
       res.end(JSON.stringify({ data: [{ id: 'r2', name: 'web', paths: ['/'], service: { id: 's1' } }], next: null }));
     } else {
