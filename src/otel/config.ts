@@ -71,27 +71,83 @@ export const QUEUE_DEFAULTS: SpanQueueConfig = {
 
 /** Every variable read here, for --help and the README. */
 export const OTEL_VARIABLES: { name: string; default: string; meaning: string }[] = [
-  { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', default: '', meaning: `OTLP gRPC endpoint for traces and metrics (e.g. ${DEFAULT_ENDPOINT})` },
+  {
+    name: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+    default: '',
+    meaning: `OTLP gRPC endpoint for traces and metrics (e.g. ${DEFAULT_ENDPOINT})`,
+  },
   { name: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', default: '', meaning: 'OTLP gRPC endpoint for traces only' },
   { name: 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', default: '', meaning: 'OTLP gRPC endpoint for metrics only' },
-  { name: 'OTEL_EXPORTER_OTLP_HEADERS', default: '', meaning: 'gRPC metadata sent with every export: k1=v1,k2=v2 (also _TRACES_/_METRICS_)' },
-  { name: 'OTEL_EXPORTER_OTLP_TIMEOUT', default: '10000', meaning: 'export timeout in ms, retries included (also _TRACES_/_METRICS_)' },
-  { name: 'OTEL_EXPORTER_OTLP_INSECURE', default: 'false', meaning: 'true: plaintext when the endpoint has no scheme (http:// is always plaintext)' },
-  { name: 'OTEL_EXPORTER_OTLP_CERTIFICATE', default: '', meaning: 'PEM file of the root CA(s) that sign the collector (TLS)' },
+  {
+    name: 'OTEL_EXPORTER_OTLP_HEADERS',
+    default: '',
+    meaning: 'gRPC metadata sent with every export: k1=v1,k2=v2 (also _TRACES_/_METRICS_)',
+  },
+  {
+    name: 'OTEL_EXPORTER_OTLP_TIMEOUT',
+    default: '10000',
+    meaning: 'export timeout in ms, retries included (also _TRACES_/_METRICS_)',
+  },
+  {
+    name: 'OTEL_EXPORTER_OTLP_INSECURE',
+    default: 'false',
+    meaning: 'true: plaintext when the endpoint has no scheme (http:// is always plaintext)',
+  },
+  {
+    name: 'OTEL_EXPORTER_OTLP_CERTIFICATE',
+    default: '',
+    meaning: 'PEM file of the root CA(s) that sign the collector (TLS)',
+  },
   { name: 'OTEL_EXPORTER_OTLP_COMPRESSION', default: 'none', meaning: 'gzip or none' },
-  { name: 'OTEL_TRACES_EXPORTER', default: '', meaning: 'otlp, console or none (default: otlp when an endpoint is set, else none)' },
-  { name: 'OTEL_METRICS_EXPORTER', default: '', meaning: 'otlp, console or none (default: otlp when an endpoint is set, else none)' },
-  { name: 'OTEL_TRACES_SAMPLER', default: 'parentbased_always_on', meaning: 'always_on, always_off, traceidratio, parentbased_{always_on,always_off,traceidratio}' },
-  { name: 'OTEL_TRACES_SAMPLER_ARG', default: '1.0', meaning: 'ratio 0..1 for the traceidratio samplers (decided from the trace id: whole traces kept)' },
+  {
+    name: 'OTEL_TRACES_EXPORTER',
+    default: '',
+    meaning: 'otlp, console or none (default: otlp when an endpoint is set, else none)',
+  },
+  {
+    name: 'OTEL_METRICS_EXPORTER',
+    default: '',
+    meaning: 'otlp, console or none (default: otlp when an endpoint is set, else none)',
+  },
+  {
+    name: 'OTEL_TRACES_SAMPLER',
+    default: 'parentbased_always_on',
+    meaning: 'always_on, always_off, traceidratio, parentbased_{always_on,always_off,traceidratio}',
+  },
+  {
+    name: 'OTEL_TRACES_SAMPLER_ARG',
+    default: '1.0',
+    meaning: 'ratio 0..1 for the traceidratio samplers (decided from the trace id: whole traces kept)',
+  },
   { name: 'OTEL_SERVICE_NAME', default: 'kong', meaning: 'service.name of spans and metrics' },
   { name: 'OTEL_RESOURCE_ATTRIBUTES', default: '', meaning: 'extra resource attributes: k1=v1,k2=v2' },
   { name: 'OTEL_METRIC_EXPORT_INTERVAL', default: '60000', meaning: 'ms between metric exports' },
   { name: 'OTEL_METRIC_EXPORT_TIMEOUT', default: '30000', meaning: 'ms allowed for one metric export' },
-  { name: 'OTEL_BSP_MAX_QUEUE_SIZE', default: String(QUEUE_DEFAULTS.maxQueueSize), meaning: 'spans waiting for export; beyond it spans are dropped and counted' },
-  { name: 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', default: String(QUEUE_DEFAULTS.maxExportBatchSize), meaning: 'spans per export request' },
-  { name: 'OTEL_BSP_SCHEDULE_DELAY', default: String(QUEUE_DEFAULTS.scheduledDelayMs), meaning: 'ms between exports of a partial batch' },
-  { name: 'OTEL_BSP_EXPORT_TIMEOUT', default: String(QUEUE_DEFAULTS.exportTimeoutMs), meaning: 'ms allowed for one span export, retries included' },
-  { name: 'OTEL_BSP_MAX_CONCURRENT_EXPORTS', default: String(QUEUE_DEFAULTS.maxConcurrentExports), meaning: 'span export requests in flight at once (ours, not in the specification)' },
+  {
+    name: 'OTEL_BSP_MAX_QUEUE_SIZE',
+    default: String(QUEUE_DEFAULTS.maxQueueSize),
+    meaning: 'spans waiting for export; beyond it spans are dropped and counted',
+  },
+  {
+    name: 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
+    default: String(QUEUE_DEFAULTS.maxExportBatchSize),
+    meaning: 'spans per export request',
+  },
+  {
+    name: 'OTEL_BSP_SCHEDULE_DELAY',
+    default: String(QUEUE_DEFAULTS.scheduledDelayMs),
+    meaning: 'ms between exports of a partial batch',
+  },
+  {
+    name: 'OTEL_BSP_EXPORT_TIMEOUT',
+    default: String(QUEUE_DEFAULTS.exportTimeoutMs),
+    meaning: 'ms allowed for one span export, retries included',
+  },
+  {
+    name: 'OTEL_BSP_MAX_CONCURRENT_EXPORTS',
+    default: String(QUEUE_DEFAULTS.maxConcurrentExports),
+    meaning: 'span export requests in flight at once (ours, not in the specification)',
+  },
   { name: 'K8S_POD_NAME', default: '', meaning: 'k8s.pod.name (downward API)' },
   { name: 'K8S_NAMESPACE_NAME', default: '', meaning: 'k8s.namespace.name (downward API)' },
   { name: 'K8S_NODE_NAME', default: '', meaning: 'k8s.node.name (downward API)' },
@@ -120,7 +176,9 @@ export function loadTelemetryConfig(env: Env): LoadedTelemetryConfig {
   };
 
   const anyEndpoint =
-    get('OTEL_EXPORTER_OTLP_ENDPOINT') ?? get('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? get('OTEL_EXPORTER_OTLP_METRICS_ENDPOINT');
+    get('OTEL_EXPORTER_OTLP_ENDPOINT') ??
+    get('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ??
+    get('OTEL_EXPORTER_OTLP_METRICS_ENDPOINT');
   const exporterKind = (name: string): ExporterKind => {
     const raw = get(name);
     if (raw === undefined) return anyEndpoint !== undefined ? 'otlp' : 'none';
@@ -212,7 +270,8 @@ export function loadTelemetryConfig(env: Env): LoadedTelemetryConfig {
       sampler,
       samplerRatio,
       serviceName: get('OTEL_SERVICE_NAME') ?? 'kong',
-      resourceAttributes: resourceRaw === undefined ? {} : parseKeyValues('OTEL_RESOURCE_ATTRIBUTES', resourceRaw, warnings),
+      resourceAttributes:
+        resourceRaw === undefined ? {} : parseKeyValues('OTEL_RESOURCE_ATTRIBUTES', resourceRaw, warnings),
       metricExportIntervalMs: int('OTEL_METRIC_EXPORT_INTERVAL', 60000, 1),
       metricExportTimeoutMs: int('OTEL_METRIC_EXPORT_TIMEOUT', 30000, 1),
       queue: {
@@ -223,7 +282,9 @@ export function loadTelemetryConfig(env: Env): LoadedTelemetryConfig {
         maxConcurrentExports: int('OTEL_BSP_MAX_CONCURRENT_EXPORTS', QUEUE_DEFAULTS.maxConcurrentExports, 1, 64),
       },
       exportDisabledByDefault:
-        anyEndpoint === undefined && get('OTEL_TRACES_EXPORTER') === undefined && get('OTEL_METRICS_EXPORTER') === undefined,
+        anyEndpoint === undefined &&
+        get('OTEL_TRACES_EXPORTER') === undefined &&
+        get('OTEL_METRICS_EXPORTER') === undefined,
     },
     warnings,
   };

@@ -213,7 +213,11 @@ export class HttpMetrics implements MetricProducer {
       if (server.address !== undefined) attrs[ATTR_SERVER_ADDRESS] = server.address;
       if (server.port !== undefined) attrs[ATTR_SERVER_PORT] = server.port;
       if (errorType !== '') attrs[ATTR_ERROR_TYPE] = errorType;
-      s = bounded(this.client, key, attrs, (a) => ({ attributes: a, start: hrTime(), duration: new Hist(DURATION_BUCKETS_S) }));
+      s = bounded(this.client, key, attrs, (a) => ({
+        attributes: a,
+        start: hrTime(),
+        duration: new Hist(DURATION_BUCKETS_S),
+      }));
     }
     s.duration.record(Math.max(0, ex.endNs - ex.startNs) / 1e9);
   }
@@ -289,7 +293,10 @@ export class HttpMetrics implements MetricProducer {
       },
     ];
     return {
-      resourceMetrics: { resource: this.resource, scopeMetrics: [{ scope: this.scope, metrics: metrics.filter((m) => m.dataPoints.length > 0) }] },
+      resourceMetrics: {
+        resource: this.resource,
+        scopeMetrics: [{ scope: this.scope, metrics: metrics.filter((m) => m.dataPoints.length > 0) }],
+      },
       errors: [],
     };
   }

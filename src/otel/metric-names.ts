@@ -23,7 +23,13 @@ const SERVER_ATTRS = [
   'error.type',
   'kong.response.source',
 ];
-const CLIENT_ATTRS = ['http.request.method', 'http.response.status_code', 'server.address', 'server.port', 'error.type'];
+const CLIENT_ATTRS = [
+  'http.request.method',
+  'http.response.status_code',
+  'server.address',
+  'server.port',
+  'error.type',
+];
 
 /** Semantic-convention buckets for HTTP durations (seconds). */
 export const DURATION_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
@@ -31,22 +37,119 @@ export const DURATION_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0
 export const SIZE_BUCKETS_BYTES = [64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216];
 
 export const METRICS: MetricName[] = [
-  { name: 'http.server.request.duration', unit: 's', kind: 'histogram', description: 'Duration of requests Kong served, first request byte to last response byte', attributes: SERVER_ATTRS },
-  { name: 'http.server.active_requests', unit: '{request}', kind: 'updowncounter', description: 'Requests whose head was read and whose response has not ended', attributes: ['http.request.method', 'url.scheme'] },
-  { name: 'http.client.request.duration', unit: 's', kind: 'histogram', description: "Duration of Kong's upstream attempts (each retry counts)", attributes: CLIENT_ATTRS },
-  { name: 'http.server.request.body.size', unit: 'By', kind: 'histogram', description: 'Request body bytes of requests Kong served', attributes: SERVER_ATTRS },
-  { name: 'http.server.response.body.size', unit: 'By', kind: 'histogram', description: 'Response body bytes of requests Kong served', attributes: SERVER_ATTRS },
-  { name: 'kong.latency.proxy', unit: 's', kind: 'histogram', description: 'Time in Kong before the first upstream byte (plugins, routing, request buffering); the whole request when Kong answered alone', attributes: SERVER_ATTRS },
-  { name: 'kong.latency.upstream', unit: 's', kind: 'histogram', description: 'First upstream byte written to last upstream response byte, all attempts', attributes: SERVER_ATTRS },
-  { name: 'kong_watcher.events.received', unit: '{event}', kind: 'counter', description: 'Records received from the kernel', attributes: [] },
-  { name: 'kong_watcher.events.lost', unit: '{event}', kind: 'counter', description: 'Records the kernel could not deliver (ring buffer full)', attributes: [] },
-  { name: 'kong_watcher.spans.exported', unit: '{span}', kind: 'counter', description: 'Spans the OTLP receiver accepted', attributes: [] },
-  { name: 'kong_watcher.spans.dropped', unit: '{span}', kind: 'counter', description: 'Spans lost: export queue full or export failed after retries', attributes: ['reason'] },
-  { name: 'kong_watcher.export.failures', unit: '{request}', kind: 'counter', description: 'Span export requests that failed after retries', attributes: [] },
-  { name: 'kong_watcher.ringbuf.fill', unit: '1', kind: 'gauge', description: 'Fill ratio of the BPF ring buffer at the last drain (0..1)', attributes: [] },
-  { name: 'kong_watcher.processes.monitored', unit: '{process}', kind: 'gauge', description: 'Kong nginx processes being traced', attributes: [] },
-  { name: 'process.cpu.time', unit: 's', kind: 'counter', description: "The agent's CPU time", attributes: ['cpu.mode'] },
-  { name: 'process.memory.usage', unit: 'By', kind: 'updowncounter', description: "The agent's resident memory", attributes: [] },
+  {
+    name: 'http.server.request.duration',
+    unit: 's',
+    kind: 'histogram',
+    description: 'Duration of requests Kong served, first request byte to last response byte',
+    attributes: SERVER_ATTRS,
+  },
+  {
+    name: 'http.server.active_requests',
+    unit: '{request}',
+    kind: 'updowncounter',
+    description: 'Requests whose head was read and whose response has not ended',
+    attributes: ['http.request.method', 'url.scheme'],
+  },
+  {
+    name: 'http.client.request.duration',
+    unit: 's',
+    kind: 'histogram',
+    description: "Duration of Kong's upstream attempts (each retry counts)",
+    attributes: CLIENT_ATTRS,
+  },
+  {
+    name: 'http.server.request.body.size',
+    unit: 'By',
+    kind: 'histogram',
+    description: 'Request body bytes of requests Kong served',
+    attributes: SERVER_ATTRS,
+  },
+  {
+    name: 'http.server.response.body.size',
+    unit: 'By',
+    kind: 'histogram',
+    description: 'Response body bytes of requests Kong served',
+    attributes: SERVER_ATTRS,
+  },
+  {
+    name: 'kong.latency.proxy',
+    unit: 's',
+    kind: 'histogram',
+    description:
+      'Time in Kong before the first upstream byte (plugins, routing, request buffering); the whole request when Kong answered alone',
+    attributes: SERVER_ATTRS,
+  },
+  {
+    name: 'kong.latency.upstream',
+    unit: 's',
+    kind: 'histogram',
+    description: 'First upstream byte written to last upstream response byte, all attempts',
+    attributes: SERVER_ATTRS,
+  },
+  {
+    name: 'kong_watcher.events.received',
+    unit: '{event}',
+    kind: 'counter',
+    description: 'Records received from the kernel',
+    attributes: [],
+  },
+  {
+    name: 'kong_watcher.events.lost',
+    unit: '{event}',
+    kind: 'counter',
+    description: 'Records the kernel could not deliver (ring buffer full)',
+    attributes: [],
+  },
+  {
+    name: 'kong_watcher.spans.exported',
+    unit: '{span}',
+    kind: 'counter',
+    description: 'Spans the OTLP receiver accepted',
+    attributes: [],
+  },
+  {
+    name: 'kong_watcher.spans.dropped',
+    unit: '{span}',
+    kind: 'counter',
+    description: 'Spans lost: export queue full or export failed after retries',
+    attributes: ['reason'],
+  },
+  {
+    name: 'kong_watcher.export.failures',
+    unit: '{request}',
+    kind: 'counter',
+    description: 'Span export requests that failed after retries',
+    attributes: [],
+  },
+  {
+    name: 'kong_watcher.ringbuf.fill',
+    unit: '1',
+    kind: 'gauge',
+    description: 'Fill ratio of the BPF ring buffer at the last drain (0..1)',
+    attributes: [],
+  },
+  {
+    name: 'kong_watcher.processes.monitored',
+    unit: '{process}',
+    kind: 'gauge',
+    description: 'Kong nginx processes being traced',
+    attributes: [],
+  },
+  {
+    name: 'process.cpu.time',
+    unit: 's',
+    kind: 'counter',
+    description: "The agent's CPU time",
+    attributes: ['cpu.mode'],
+  },
+  {
+    name: 'process.memory.usage',
+    unit: 'By',
+    kind: 'updowncounter',
+    description: "The agent's resident memory",
+    attributes: [],
+  },
 ];
 
 export function metricByName(name: string): MetricName {

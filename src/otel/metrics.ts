@@ -4,11 +4,7 @@
  */
 import { ValueType } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
-import {
-  MeterProvider,
-  PeriodicExportingMetricReader,
-  type PushMetricExporter,
-} from '@opentelemetry/sdk-metrics';
+import { MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { HttpMetrics } from './http-metrics';
 import { metricByName } from './metric-names';
 import { ATTR_CPU_MODE } from './semconv';
@@ -38,7 +34,12 @@ export interface MetricsOptions {
 export class Metrics {
   readonly http: HttpMetrics;
   private readonly provider?: MeterProvider;
-  private readonly agent: Required<AgentStats> = { eventsReceived: 0, eventsLost: 0, ringbufFill: 0, processesMonitored: 0 };
+  private readonly agent: Required<AgentStats> = {
+    eventsReceived: 0,
+    eventsLost: 0,
+    ringbufFill: 0,
+    processesMonitored: 0,
+  };
 
   constructor(opts: MetricsOptions) {
     this.http = new HttpMetrics(opts.resource, SCOPE, opts.routes);

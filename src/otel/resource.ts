@@ -47,7 +47,9 @@ export function buildResourceAttributes(
   // One instance per pod when the pod is known, so restarts of the agent keep the identity.
   attrs[ATTR_SERVICE_INSTANCE_ID] =
     extra[ATTR_SERVICE_INSTANCE_ID] ??
-    (attrs[ATTR_K8S_POD_NAME] ? `${attrs[ATTR_K8S_NAMESPACE_NAME] ?? 'default'}/${attrs[ATTR_K8S_POD_NAME]}` : randomUUID());
+    (attrs[ATTR_K8S_POD_NAME]
+      ? `${attrs[ATTR_K8S_NAMESPACE_NAME] ?? 'default'}/${attrs[ATTR_K8S_POD_NAME]}`
+      : randomUUID());
   return attrs;
 }
 

@@ -1,14 +1,15 @@
 /**
- * The bounded path from finished spans to a SpanExporter: a fixed-size ring, batches, a
+ * The bounded path from finished spans to a SpanSink (the OTLP exporter): a fixed-size ring, batches, a
  * schedule, and a cap on exports in flight. When export falls behind, new spans are dropped
  * and counted; memory never grows with load.
  */
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { SpanQueueConfig } from './config';
+import type { SpanRecord } from './spans';
 
+/** Where batches go; the callback comes exactly once per batch, after the sink's own retries. */
 export interface SpanSink {
-  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void;
+  export(spans: SpanRecord[], resultCallback: (result: ExportResult) => void): void;
   shutdown(): Promise<void>;
 }
 
@@ -32,7 +33,7 @@ export interface SpanQueueEvents {
 }
 
 export class SpanQueue {
-  private readonly ring: (ReadableSpan | undefined)[];
+  private readonly ring: (SpanRecord | undefined)[];
   private head = 0;
   private count = 0;
   private inFlight = 0;
@@ -51,7 +52,7 @@ export class SpanQueue {
   }
 
   /** false when the span was dropped because the ring is full (or the queue is shut down) */
-  push(span: ReadableSpan): boolean {
+  push(span: SpanRecord): boolean {
     if (this.closed || this.count === this.cfg.maxQueueSize) {
       this.s.droppedQueueFull++;
       return false;
@@ -139,9 +140,9 @@ export class SpanQueue {
     if (this.count > 0 && this.timer === undefined && !this.closed) this.schedule();
   }
 
-  private take(n: number): ReadableSpan[] {
+  private take(n: number): SpanRecord[] {
     const size = this.cfg.maxQueueSize;
-    const batch = new Array<ReadableSpan>(n);
+    const batch = new Array<SpanRecord>(n);
     for (let i = 0; i < n; i++) {
       const at = (this.head + i) % size;
       batch[i] = this.ring[at]!;
@@ -152,12 +153,15 @@ export class SpanQueue {
     return batch;
   }
 
-  private exportBatch(batch: ReadableSpan[]): void {
+  private exportBatch(batch: SpanRecord[]): void {
     this.inFlight++;
     let done = false;
     // The exporter bounds its own retries by its timeout; this guard frees the slot even if a
     // callback never comes, so one stuck request cannot stall the queue forever.
-    const guard = setTimeout(() => finish({ code: ExportResultCode.FAILED, error: new Error('export timed out') }), this.cfg.exportTimeoutMs + 1000);
+    const guard = setTimeout(
+      () => finish({ code: ExportResultCode.FAILED, error: new Error('export timed out') }),
+      this.cfg.exportTimeoutMs + 1000,
+    );
     guard.unref();
     const finish = (result: ExportResult): void => {
       if (done) return;

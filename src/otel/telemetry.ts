@@ -2,17 +2,17 @@
  * The OpenTelemetry output as one ExchangeSink: spans through the bounded queue to the OTLP
  * gRPC (or console) exporter, RED metrics aggregated in place and exported periodically.
  */
-import { credentials, Metadata, type ChannelCredentials } from '@grpc/grpc-js';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { AggregationTemporality, ConsoleMetricExporter, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
-import { ConsoleSpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { Attributes } from '@opentelemetry/api';
 import type { Logger } from '../log';
 import { redactQuery as defaultRedactQuery } from '../requests/redact';
 import type { ExchangeSink, HttpExchange } from '../requests/types';
 import { loadTelemetryConfig, type OtlpTarget, type TelemetryConfig } from './config';
+import { ConsoleSpanSink } from './console-span-sink';
 import type { RequestTotals } from './http-metrics';
 import { Metrics, type AgentStats } from './metrics';
+import { grpcCredentials, grpcMetadata, OtlpGrpcTraceExporter } from './otlp-grpc-trace-exporter';
 import { buildResource } from './resource';
 import { createSampler } from './sampler';
 import { SCOPE } from './scope';
@@ -57,7 +57,7 @@ export function createTelemetry(env: Env, clock: WallClock, log: Log, overrides:
   for (const w of warnings) log.warn(w);
   const resource = buildResource(env, config.serviceName, config.resourceAttributes);
 
-  const spanSink = overrides.spanExporter ?? createSpanSink(config);
+  const spanSink = overrides.spanExporter ?? createSpanSink(config, resource.attributes, log);
   const metricExporter = overrides.metricExporter ?? createMetricExporter(config);
   if (spanSink === undefined && metricExporter === undefined) {
     log.info(
@@ -67,8 +67,18 @@ export function createTelemetry(env: Env, clock: WallClock, log: Log, overrides:
     );
   } else {
     log.info('OpenTelemetry export', {
-      traces: spanSink === undefined ? 'none' : config.tracesExporter === 'otlp' && !overrides.spanExporter ? config.traces.url : config.tracesExporter,
-      metrics: metricExporter === undefined ? 'none' : config.metricsExporter === 'otlp' && !overrides.metricExporter ? config.metrics.url : config.metricsExporter,
+      traces:
+        spanSink === undefined
+          ? 'none'
+          : config.tracesExporter === 'otlp' && !overrides.spanExporter
+            ? config.traces.url
+            : config.tracesExporter,
+      metrics:
+        metricExporter === undefined
+          ? 'none'
+          : config.metricsExporter === 'otlp' && !overrides.metricExporter
+            ? config.metrics.url
+            : config.metricsExporter,
       sampler: config.sampler,
       ratio: config.samplerRatio,
     });
@@ -80,10 +90,21 @@ export function createTelemetry(env: Env, clock: WallClock, log: Log, overrides:
       : new SpanQueue(spanSink, config.queue, {
           onExportHealth(healthy, error) {
             if (healthy) log.info('span export is working');
-            else log.warn('span export failing; spans are dropped and counted until it recovers', { error: error?.message });
+            else
+              log.warn('span export failing; spans are dropped and counted until it recovers', {
+                error: error?.message,
+              });
           },
         });
-  const noQueueStats = { queued: 0, exported: 0, dropped: 0, droppedQueueFull: 0, droppedExportFailed: 0, exportFailures: 0, exportsInFlight: 0 };
+  const noQueueStats = {
+    queued: 0,
+    exported: 0,
+    dropped: 0,
+    droppedQueueFull: 0,
+    droppedExportFailed: 0,
+    exportFailures: 0,
+    exportsInFlight: 0,
+  };
   const spanStats = () => queue?.stats() ?? noQueueStats;
   const metrics = new Metrics({
     resource,
@@ -95,8 +116,6 @@ export function createTelemetry(env: Env, clock: WallClock, log: Log, overrides:
   });
   const deps: SpanBuilderDeps = {
     clock,
-    resource,
-    scope: SCOPE,
     sampler: createSampler(config.sampler, config.samplerRatio),
     redactQuery: overrides.redactQuery ?? defaultRedactQuery,
     routes: overrides.routes,
@@ -162,10 +181,21 @@ export function createTelemetry(env: Env, clock: WallClock, log: Log, overrides:
   };
 }
 
-function createSpanSink(config: TelemetryConfig): SpanSink | undefined {
+function createSpanSink(config: TelemetryConfig, resourceAttributes: Attributes, log: Log): SpanSink | undefined {
   if (config.tracesExporter === 'none') return undefined;
-  if (config.tracesExporter === 'console') return new ConsoleSpanExporter();
-  return new OTLPTraceExporter(grpcOptions(config.traces, config.queue.maxConcurrentExports));
+  if (config.tracesExporter === 'console') return new ConsoleSpanSink();
+  let warned = false;
+  return new OtlpGrpcTraceExporter({
+    target: config.traces,
+    resourceAttributes,
+    scope: SCOPE,
+    connections: config.queue.maxConcurrentExports,
+    onRejected(rejectedSpans, message) {
+      // Once at warn level: a collector that refuses spans usually refuses every batch.
+      (warned ? log.debug : log.warn).call(log, 'the collector rejected spans', { rejectedSpans, message });
+      warned = true;
+    },
+  });
 }
 
 function createMetricExporter(config: TelemetryConfig): PushMetricExporter | undefined {
@@ -179,13 +209,10 @@ function createMetricExporter(config: TelemetryConfig): PushMetricExporter | und
 
 /** Explicit options, so what runs is what config.ts parsed (the exporter would read process.env). */
 export function grpcOptions(t: OtlpTarget, concurrency: number) {
-  const metadata = new Metadata();
-  for (const [k, v] of Object.entries(t.headers)) metadata.set(k.toLowerCase(), v);
-  const creds: ChannelCredentials = t.insecure ? credentials.createInsecure() : credentials.createSsl(t.rootCertificate ?? null);
   return {
     url: t.address.startsWith('unix:') ? t.address : `${t.insecure ? 'http' : 'https'}://${t.address}`,
-    credentials: creds,
-    metadata,
+    credentials: grpcCredentials(t),
+    metadata: grpcMetadata(t),
     compression: t.compression as never,
     timeoutMillis: t.timeoutMs,
     // Our queue caps exports in flight; a little slack so a request our queue already gave up

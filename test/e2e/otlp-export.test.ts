@@ -81,7 +81,11 @@ test('spans and metrics arrive through the real OTLP gRPC exporters, exact and c
     assert.equal(continued.parentSpanId, caller.parentSpanId, 'caller is the parent');
     const first = sent.find((e) => e.direction === 'server')!;
     const s200 = servers.find((s) => s.spanId === first.ids!.spanId)!;
-    assert.equal(s200.startTimeUnixNano, 1_700_000_000n * 1_000_000_000n + BigInt(first.startNs), 'start exact to the ns');
+    assert.equal(
+      s200.startTimeUnixNano,
+      1_700_000_000n * 1_000_000_000n + BigInt(first.startNs),
+      'start exact to the ns',
+    );
     assert.equal(s200.endTimeUnixNano, 1_700_000_000n * 1_000_000_000n + BigInt(first.endNs), 'end exact to the ns');
     assert.equal(s200.attributes['url.query'], 'limit=5&token=REDACTED', 'query redacted on the wire');
     assert.equal(s200.attributes['http.response.status_code'], 200);
@@ -102,7 +106,11 @@ test('spans and metrics arrive through the real OTLP gRPC exporters, exact and c
       const c = Math.floor((p.attributes['http.response.status_code'] as number) / 100);
       byClass.set(c, (byClass.get(c) ?? 0) + p.count!);
     }
-    assert.deepEqual(Object.fromEntries(byClass), { 2: 4, 3: 1, 4: 3, 5: 2 }, 'metric counts by status class equal what was sent');
+    assert.deepEqual(
+      Object.fromEntries(byClass),
+      { 2: 4, 3: 1, 4: 3, 5: 2 },
+      'metric counts by status class equal what was sent',
+    );
     assert.ok(receiver.latestMetric('http.client.request.duration'), 'client durations exported');
     assert.ok(receiver.latestMetric('kong_watcher.spans.exported'), 'self metrics exported');
     const st = telemetry.stats();
@@ -118,7 +126,11 @@ test('collector down at start and killed mid-run: retries, drops counted, recove
   const port = await freePort();
   lines.length = 0;
   const telemetry = createTelemetry(
-    env(port, { OTEL_EXPORTER_OTLP_TIMEOUT: '1500', OTEL_BSP_MAX_QUEUE_SIZE: '4096', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '512' }),
+    env(port, {
+      OTEL_EXPORTER_OTLP_TIMEOUT: '1500',
+      OTEL_BSP_MAX_QUEUE_SIZE: '4096',
+      OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '512',
+    }),
     fakeClock,
     recordingLog,
   );
@@ -140,7 +152,10 @@ test('collector down at start and killed mid-run: retries, drops counted, recove
     assert.ok(down.spansQueued <= 4096, 'queue bounded');
     const rssGrowth = (process.memoryUsage.rss() - rssBefore) / 1048576;
     assert.ok(rssGrowth < 100, `memory bounded while the collector is down (+${rssGrowth.toFixed(1)} MiB)`);
-    assert.ok(lines.some((l) => l.startsWith('warn span export failing')), 'the agent said so, once');
+    assert.ok(
+      lines.some((l) => l.startsWith('warn span export failing')),
+      'the agent said so, once',
+    );
     assert.equal(lines.filter((l) => l.startsWith('warn span export failing')).length, 1, 'said once');
 
     receiver = await startOtlpReceiver({ port });
@@ -170,7 +185,11 @@ test('collector down at start and killed mid-run: retries, drops counted, recove
     }
     assert.ok(telemetry.stats().spansExported > exportedBefore, 'recovers after the second outage');
     assert.ok(lines.filter((l) => l === 'info span export is working').length >= 2, 'recovery logged');
-    const m = await receiver.waitForMetric('kong_watcher.spans.dropped', (x) => x.points.some((p) => (p.value ?? 0) > 0), 5000);
+    const m = await receiver.waitForMetric(
+      'kong_watcher.spans.dropped',
+      (x) => x.points.some((p) => (p.value ?? 0) > 0),
+      5000,
+    );
     assert.ok(m.points.reduce((n, p) => n + (p.value ?? 0), 0) > 90_000, 'drops visible in the self-metrics');
   } finally {
     await telemetry.shutdown(2000);
@@ -200,7 +219,7 @@ async function offer(telemetry: Telemetry, receiver: OtlpReceiver, rate: number,
   const deadline = Date.now() + 20_000;
   while (telemetry.stats().spansQueued > 0 && Date.now() < deadline) await sleep(50);
   await sleep(300);
-  const s = (Number(process.hrtime.bigint() - t0) / 1e9);
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);
   const after = telemetry.stats();
   const r = {
@@ -220,7 +239,11 @@ async function offer(telemetry: Telemetry, receiver: OtlpReceiver, rate: number,
 
 test('throughput through OTLP gRPC: zero drops at a sustainable rate, bounded and counted at 100k spans/s', async () => {
   const receiver = await startOtlpReceiver({ decode: false });
-  const telemetry: Telemetry = createTelemetry(env(receiver.port, { OTEL_METRIC_EXPORT_INTERVAL: '60000' }), fakeClock, quietLog);
+  const telemetry: Telemetry = createTelemetry(
+    env(receiver.port, { OTEL_METRIC_EXPORT_INTERVAL: '60000' }),
+    fakeClock,
+    quietLog,
+  );
   try {
     const steady = await offer(telemetry, receiver, 5_000, 3);
     assert.equal(steady.dropped, 0, 'zero drops at 5k spans/s');

@@ -68,12 +68,21 @@ test('TLS: no scheme + INSECURE decides; CERTIFICATE read as PEM; unreadable war
   try {
     const pem = join(dir, 'ca.pem');
     writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
-    const tls = loadTelemetryConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4317', OTEL_EXPORTER_OTLP_CERTIFICATE: pem });
+    const tls = loadTelemetryConfig({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4317',
+      OTEL_EXPORTER_OTLP_CERTIFICATE: pem,
+    });
     assert.equal(tls.config.traces.insecure, false, 'no scheme: TLS by default');
     assert.match(tls.config.traces.rootCertificate!.toString(), /BEGIN CERTIFICATE/);
-    const plain = loadTelemetryConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4317', OTEL_EXPORTER_OTLP_INSECURE: 'true' });
+    const plain = loadTelemetryConfig({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4317',
+      OTEL_EXPORTER_OTLP_INSECURE: 'true',
+    });
     assert.equal(plain.config.traces.insecure, true);
-    const missing = loadTelemetryConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://c:4317', OTEL_EXPORTER_OTLP_CERTIFICATE: join(dir, 'none.pem') });
+    const missing = loadTelemetryConfig({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'https://c:4317',
+      OTEL_EXPORTER_OTLP_CERTIFICATE: join(dir, 'none.pem'),
+    });
     assert.equal(missing.warnings.length, 2, 'one warning per signal');
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -88,7 +97,12 @@ test('grpcAddress: default ports, IPv6, paths ignored', () => {
 });
 
 test('resource: service name, k8s from the downward API, OTEL_RESOURCE_ATTRIBUTES', () => {
-  const env = { K8S_POD_NAME: 'kong-7d9', K8S_NAMESPACE_NAME: 'gw', K8S_NODE_NAME: 'node-1', OTEL_SERVICE_NAME: 'edge' };
+  const env = {
+    K8S_POD_NAME: 'kong-7d9',
+    K8S_NAMESPACE_NAME: 'gw',
+    K8S_NODE_NAME: 'node-1',
+    OTEL_SERVICE_NAME: 'edge',
+  };
   const a = buildResourceAttributes(env, 'edge', { 'deployment.environment.name': 'prod', 'service.name': 'ignored' });
   assert.equal(a['service.name'], 'edge', 'OTEL_SERVICE_NAME wins');
   assert.equal(a['k8s.pod.name'], 'kong-7d9');

@@ -1,7 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { AggregationTemporality, DataPointType, InMemoryMetricExporter, type HistogramMetricData, type MetricData } from '@opentelemetry/sdk-metrics';
+import {
+  AggregationTemporality,
+  DataPointType,
+  InMemoryMetricExporter,
+  type HistogramMetricData,
+  type MetricData,
+} from '@opentelemetry/sdk-metrics';
 import { HttpMetrics, MAX_SERIES } from '../../src/otel/http-metrics';
 import { Metrics } from '../../src/otel/metrics';
 import { METRICS, DURATION_BUCKETS_S } from '../../src/otel/metric-names';
@@ -38,12 +44,25 @@ test('request duration counts by status class, cumulative, with semconv buckets'
   assert.equal(d.dataPointType, DataPointType.HISTOGRAM);
   assert.equal(d.descriptor.unit, 's');
   const byClass = countBy(d, (a) => Math.floor((a['http.response.status_code'] as number) / 100));
-  assert.deepEqual([...byClass.entries()].sort(), [[2, 3], [3, 1], [4, 3], [5, 3]], 'counts by status class');
+  assert.deepEqual(
+    [...byClass.entries()].sort(),
+    [
+      [2, 3],
+      [3, 1],
+      [4, 3],
+      [5, 3],
+    ],
+    'counts by status class',
+  );
   assert.deepEqual(d.dataPoints[0].value.buckets.boundaries, DURATION_BUCKETS_S);
   for (const p of d.dataPoints) {
     assert.equal(p.attributes['url.path'], undefined, 'never the raw path');
     assert.equal(p.attributes['http.route'], '/orders', 'the route template');
-    assert.equal(p.value.count, p.value.buckets.counts.reduce((a, b) => a + b, 0), 'buckets add up');
+    assert.equal(
+      p.value.count,
+      p.value.buckets.counts.reduce((a, b) => a + b, 0),
+      'buckets add up',
+    );
   }
   const e500 = d.dataPoints.find((p) => p.attributes['http.response.status_code'] === 500)!;
   assert.equal(e500.attributes['error.type'], '500');
@@ -68,11 +87,19 @@ test('active requests: +1 at the head, -1 when finished; never negative without 
   let active = (await collect(m)).get('http.server.active_requests')!;
   assert.equal(active.dataPointType, DataPointType.SUM);
   assert.equal((active as { isMonotonic: boolean }).isMonotonic, false);
-  assert.equal(active.dataPoints.reduce((s, p) => s + (p.value as number), 0), 2, 'two in flight (a counted once)');
+  assert.equal(
+    active.dataPoints.reduce((s, p) => s + (p.value as number), 0),
+    2,
+    'two in flight (a counted once)',
+  );
   m.onExchange(a);
   m.onExchange(serverExchange());
   active = (await collect(m)).get('http.server.active_requests')!;
-  assert.equal(active.dataPoints.reduce((s, p) => s + (p.value as number), 0), 1, 'finished one; a headless exchange changes nothing');
+  assert.equal(
+    active.dataPoints.reduce((s, p) => s + (p.value as number), 0),
+    1,
+    'finished one; a headless exchange changes nothing',
+  );
   assert.equal(m.totals().inFlight, 1);
   assert.equal(m.totals().requests, 3, 'the headless exchange still counts as a request');
 });
@@ -93,7 +120,10 @@ test('client durations, body sizes and the Kong split histograms', async () => {
   assert.ok(Math.abs(client.dataPoints[0].value.sum! - 0.003) < 1e-12, 'attempt duration in seconds');
   const reqBody = all.get('http.server.request.body.size') as HistogramMetricData;
   assert.equal(reqBody.descriptor.unit, 'By');
-  assert.equal(reqBody.dataPoints.reduce((s, p) => s + p.value.sum!, 0), 300);
+  assert.equal(
+    reqBody.dataPoints.reduce((s, p) => s + p.value.sum!, 0),
+    300,
+  );
   const proxy = all.get('kong.latency.proxy') as HistogramMetricData;
   const upstream = all.get('kong.latency.upstream') as HistogramMetricData;
   assert.equal(proxy.dataPoints.length, 2, 'both exchanges have Kong time');
@@ -114,12 +144,31 @@ test('attribute sets are bounded: beyond MAX_SERIES they fold into an overflow s
 
 test('MeterProvider exports HTTP and self metrics with cumulative temporality', async () => {
   const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
-  const stats = { queued: 0, exported: 7, dropped: 3, droppedQueueFull: 2, droppedExportFailed: 1, exportFailures: 1, exportsInFlight: 0 };
-  const m = new Metrics({ resource, exporter, exportIntervalMs: 60_000, exportTimeoutMs: 1000, spanStats: () => stats });
+  const stats = {
+    queued: 0,
+    exported: 7,
+    dropped: 3,
+    droppedQueueFull: 2,
+    droppedExportFailed: 1,
+    exportFailures: 1,
+    exportsInFlight: 0,
+  };
+  const m = new Metrics({
+    resource,
+    exporter,
+    exportIntervalMs: 60_000,
+    exportTimeoutMs: 1000,
+    spanStats: () => stats,
+  });
   m.http.onExchange(serverExchange());
   m.recordAgentStats({ eventsReceived: 1000, eventsLost: 5, ringbufFill: 0.25, processesMonitored: 3 });
   await m.flush();
-  const got = new Map(exporter.getMetrics().flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics)).map((x) => [x.descriptor.name, x]));
+  const got = new Map(
+    exporter
+      .getMetrics()
+      .flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics))
+      .map((x) => [x.descriptor.name, x]),
+  );
   for (const def of METRICS) {
     if (def.name === 'kong.latency.upstream' || def.name === 'http.client.request.duration') continue; // no attempt recorded
     if (def.name === 'http.server.active_requests') continue; // no head recorded

@@ -1,15 +1,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { SpanQueue, type SpanSink } from '../../src/otel/span-queue';
+import type { SpanRecord } from '../../src/otel/spans';
 
-const span = (i: number) => ({ name: `s${i}` }) as unknown as ReadableSpan;
-const cfg = { maxQueueSize: 100, maxExportBatchSize: 10, scheduledDelayMs: 20, exportTimeoutMs: 5000, maxConcurrentExports: 2 };
+const span = (i: number) => ({ name: `s${i}` }) as unknown as SpanRecord;
+const cfg = {
+  maxQueueSize: 100,
+  maxExportBatchSize: 10,
+  scheduledDelayMs: 20,
+  exportTimeoutMs: 5000,
+  maxConcurrentExports: 2,
+};
 
 /** A sink whose exports complete only when the test says so. */
 function manualSink() {
-  const pending: { batch: ReadableSpan[]; done: (r: ExportResult) => void }[] = [];
+  const pending: { batch: SpanRecord[]; done: (r: ExportResult) => void }[] = [];
   const sink: SpanSink = {
     export: (batch, done) => void pending.push({ batch, done }),
     shutdown: async () => undefined,
@@ -22,7 +28,11 @@ test('full batches go out at once, at most maxConcurrentExports in flight', () =
   const q = new SpanQueue(sink, cfg);
   for (let i = 0; i < 35; i++) q.push(span(i));
   assert.equal(pending.length, 2, 'two exports in flight, the cap');
-  assert.deepEqual(pending.map((p) => p.batch.length), [10, 10], 'full batches');
+  assert.deepEqual(
+    pending.map((p) => p.batch.length),
+    [10, 10],
+    'full batches',
+  );
   assert.equal(q.stats().queued, 15, 'the rest waits');
   pending.shift()!.done({ code: ExportResultCode.SUCCESS });
   assert.equal(pending.length, 2, 'a freed slot takes the next full batch');
@@ -71,7 +81,16 @@ test('failed exports count their spans as dropped and report health once per cha
 
 test('an exporter that throws does not break the queue', () => {
   let calls = 0;
-  const q = new SpanQueue({ export: () => { calls++; throw new Error('boom'); }, shutdown: async () => undefined }, cfg);
+  const q = new SpanQueue(
+    {
+      export: () => {
+        calls++;
+        throw new Error('boom');
+      },
+      shutdown: async () => undefined,
+    },
+    cfg,
+  );
   for (let i = 0; i < 30; i++) q.push(span(i));
   assert.equal(calls, 3, 'each batch tried');
   assert.equal(q.stats().exportFailures, 3);
@@ -79,8 +98,15 @@ test('an exporter that throws does not break the queue', () => {
 });
 
 test('flush sends everything; shutdown gives up at the deadline and counts the rest', async () => {
-  const done: ReadableSpan[] = [];
-  const fast: SpanSink = { export: (b, cb) => setImmediate(() => { done.push(...b); cb({ code: ExportResultCode.SUCCESS }); }), shutdown: async () => undefined };
+  const done: SpanRecord[] = [];
+  const fast: SpanSink = {
+    export: (b, cb) =>
+      setImmediate(() => {
+        done.push(...b);
+        cb({ code: ExportResultCode.SUCCESS });
+      }),
+    shutdown: async () => undefined,
+  };
   const q = new SpanQueue(fast, cfg);
   for (let i = 0; i < 55; i++) q.push(span(i));
   assert.equal(await q.flush(1000), true, 'flushed');
