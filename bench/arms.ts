@@ -1,0 +1,70 @@
+/**
+ * The arms compared in every round. "off" runs no sidecar; "noop" runs the control process;
+ * every other arm runs the real agent with the environment below (src/config.ts and
+ * src/otel/config.ts read it). Metrics go to the loopback receiver in every agent arm, spans
+ * only where the arm says so.
+ */
+
+export type ArmKind = 'off' | 'noop' | 'agent';
+
+export interface Arm {
+  name: string;
+  kind: ArmKind;
+  description: string;
+  env: Record<string, string>;
+  /** spans exported to the receiver: agent CPU target is 10 µs/request, else 2 */
+  spans: boolean;
+}
+
+/** `endpoint`: the receiver, http://127.0.0.1:<port> */
+export function arms(endpoint: string): Arm[] {
+  const common = {
+    ENABLE_JSON_LOG: 'true',
+    LOG_REQUESTS: 'false',
+    HEALTH_PORT: '0',
+    STATS_INTERVAL: '1s',
+    LOG_LEVEL: 'info',
+    OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+    OTEL_METRICS_EXPORTER: 'otlp',
+    OTEL_METRIC_EXPORT_INTERVAL: '2000',
+  };
+  const metricsOnly = { ...common, OTEL_TRACES_EXPORTER: 'none' };
+  return [
+    { name: 'off', kind: 'off', description: 'no sidecar', env: {}, spans: false },
+    {
+      name: 'noop',
+      kind: 'noop',
+      description: 'no-op control: a node process that attaches nothing',
+      env: {},
+      spans: false,
+    },
+    {
+      name: 'default',
+      kind: 'agent',
+      description: 'syscall tracepoints, metrics only, no request log',
+      env: { ...metricsOnly, CAPTURE_MODE: 'syscalls' },
+      spans: false,
+    },
+    {
+      name: 'default+spans',
+      kind: 'agent',
+      description: 'syscall tracepoints, every request exported as spans over OTLP gRPC',
+      env: { ...common, CAPTURE_MODE: 'syscalls', OTEL_TRACES_EXPORTER: 'otlp', OTEL_TRACES_SAMPLER: 'always_on' },
+      spans: true,
+    },
+    {
+      name: 'libc',
+      kind: 'agent',
+      description: 'libc uprobes instead of syscall tracepoints, metrics only',
+      env: { ...metricsOnly, CAPTURE_MODE: 'libc' },
+      spans: false,
+    },
+    {
+      name: 'nginx+lua',
+      kind: 'agent',
+      description: 'default + nginx request uprobes + Lua phase uprobes, metrics only',
+      env: { ...metricsOnly, CAPTURE_MODE: 'syscalls', NGINX_UPROBES: 'true', LUA_UPROBES: 'true' },
+      spans: false,
+    },
+  ];
+}
