@@ -58,6 +58,8 @@ export class Agent {
     this.telemetry = createTelemetry(process.env, this.clock, log, {
       redactQuery,
       routes: table && ((ex) => table.resolve(ex)),
+      // A sidecar's pod is its resource (downward API); a node-wide agent labels each Kong's pod.
+      pods: config.scope === 'host' ? (pid) => this.monitored.get(pid)?.pod : undefined,
     });
     const sinks: ExchangeSink[] = [this.stats, this.telemetry];
     if (config.logRequests) sinks.push(new RequestLog(log, this.clock, redactQuery));
@@ -154,6 +156,7 @@ export class Agent {
       master_pid: proc.masterPid,
       prefix: proc.prefix,
       binary: proc.exePath,
+      pod: proc.pod && `${proc.pod.namespace ?? '?'}/${proc.pod.name ?? proc.pod.uid}`,
     });
     const wantsUprobes = this.config.nginxUprobes || this.config.luaUprobes || this.config.captureMode === 'libc';
     if (wantsUprobes && proc.role === 'worker') this.attachUprobes(capture, proc);

@@ -10,6 +10,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { isCandidateComm, isWorkerTitle, matchKongMaster } from './classify';
+import { readPodMetadata } from './pod-metadata';
 import { listPids, readCmdline, readExe, readNsInode, readStat, type ProcStat } from './procfs';
 import type { KongDiscoveryEvents, KongDiscoveryOptions, KongProcess } from './types';
 
@@ -140,6 +141,7 @@ export class KongDiscovery extends EventEmitter<KongDiscoveryEvents> {
       cmdline: item.cmdline ?? '',
       netnsInode: readNsInode(`${hostProc}/${item.pid}/ns/net`),
       startTime: item.stat.startTime,
+      pod: readPodMetadata(hostProc, item.pid),
     };
   }
 

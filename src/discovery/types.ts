@@ -1,3 +1,5 @@
+import type { PodMetadata } from './pod-metadata';
+
 /** What discovery reports about one Kong (OpenResty/nginx) process. */
 export interface KongProcess {
   pid: number;
@@ -16,6 +18,8 @@ export interface KongProcess {
   netnsInode: number;
   /** start time in clock ticks since boot (field 22 of stat); with pid, identifies the process */
   startTime: number;
+  /** the Kubernetes pod it runs in, when it runs in one */
+  pod?: PodMetadata;
 }
 
 export type DiscoveryScope = 'netns' | 'host';

@@ -32,8 +32,8 @@ import type { HttpExchange } from '../requests/types';
 import { normalizeMethod, schemeOf, serverOf } from './http-fields';
 import { kongSplit, responseSource } from './kong-timing';
 import { DURATION_BUCKETS_S, SIZE_BUCKETS_BYTES, metricByName, type MetricName } from './metric-names';
-import { ATTR_KONG_RESPONSE_SOURCE } from './semconv';
-import type { RouteResolver } from './spans';
+import { ATTR_K8S_NAMESPACE_NAME, ATTR_K8S_POD_NAME, ATTR_KONG_RESPONSE_SOURCE } from './semconv';
+import type { PodLabels, PodResolver, RouteResolver } from './spans';
 
 /** Beyond this many series per family, new attribute sets fold into one overflow series (spec). */
 export const MAX_SERIES = 2000;
@@ -133,6 +133,7 @@ export class HttpMetrics implements MetricProducer {
     private readonly resource: Resource,
     private readonly scope: InstrumentationScope,
     private readonly routes?: RouteResolver,
+    private readonly pods?: PodResolver,
   ) {}
 
   onRequestHead(ex: HttpExchange): void {
@@ -205,10 +206,12 @@ export class HttpMetrics implements MetricProducer {
     const method = normalizeMethod(ex.method);
     const server = serverOf(ex);
     const errorType = ex.errorCode ?? (ex.statusCode >= 400 ? String(ex.statusCode) : '');
-    const key = `${method}\u0000${ex.statusCode}\u0000${server.address ?? ''}\u0000${server.port ?? ''}\u0000${errorType}`;
+    const pod = this.pods?.(ex.pid);
+    const key = `${method}\u0000${ex.statusCode}\u0000${server.address ?? ''}\u0000${server.port ?? ''}\u0000${errorType}${podKey(pod)}`;
     let s = this.client.get(key);
     if (s === undefined) {
       const attrs: Attributes = { [ATTR_HTTP_REQUEST_METHOD]: method };
+      addPod(attrs, pod);
       if (ex.statusCode > 0) attrs[ATTR_HTTP_RESPONSE_STATUS_CODE] = ex.statusCode;
       if (server.address !== undefined) attrs[ATTR_SERVER_ADDRESS] = server.address;
       if (server.port !== undefined) attrs[ATTR_SERVER_PORT] = server.port;
@@ -229,10 +232,12 @@ export class HttpMetrics implements MetricProducer {
     const server = serverOf(ex);
     const errorType = ex.errorCode ?? (ex.statusCode >= 500 ? String(ex.statusCode) : '');
     const source = responseSource(ex);
-    const key = `${method}\u0000${ex.statusCode}\u0000${route}\u0000${scheme}\u0000${server.address ?? ''}\u0000${server.port ?? ''}\u0000${errorType}\u0000${source}`;
+    const pod = this.pods?.(ex.pid);
+    const key = `${method}\u0000${ex.statusCode}\u0000${route}\u0000${scheme}\u0000${server.address ?? ''}\u0000${server.port ?? ''}\u0000${errorType}\u0000${source}${podKey(pod)}`;
     const found = this.server.get(key);
     if (found !== undefined) return found;
     const attrs: Attributes = { [ATTR_HTTP_REQUEST_METHOD]: method, [ATTR_URL_SCHEME]: scheme };
+    addPod(attrs, pod);
     if (ex.statusCode > 0) attrs[ATTR_HTTP_RESPONSE_STATUS_CODE] = ex.statusCode;
     if (route !== '') attrs[ATTR_HTTP_ROUTE] = route;
     if (server.address !== undefined) attrs[ATTR_SERVER_ADDRESS] = server.address;
@@ -332,4 +337,14 @@ function histogramData(m: MetricName, dataPoints: DataPoint<Histogram>[]): Metri
     dataPointType: DataPointType.HISTOGRAM,
     dataPoints,
   };
+}
+
+/** Per-pod series only when a node-wide agent labels them: bounded by the pods on the node. */
+function podKey(pod: PodLabels | undefined): string {
+  return pod === undefined ? '' : `\u0000${pod.namespace ?? ''}/${pod.name ?? ''}`;
+}
+
+function addPod(attrs: Attributes, pod: PodLabels | undefined): void {
+  if (pod?.name !== undefined) attrs[ATTR_K8S_POD_NAME] = pod.name;
+  if (pod?.namespace !== undefined) attrs[ATTR_K8S_NAMESPACE_NAME] = pod.namespace;
 }

@@ -8,7 +8,7 @@ import { MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter }
 import { HttpMetrics } from './http-metrics';
 import { metricByName } from './metric-names';
 import { ATTR_CPU_MODE } from './semconv';
-import type { RouteResolver } from './spans';
+import type { PodResolver, RouteResolver } from './spans';
 import type { SpanQueueStats } from './span-queue';
 import { SCOPE } from './scope';
 
@@ -28,6 +28,7 @@ export interface MetricsOptions {
   exportIntervalMs: number;
   exportTimeoutMs: number;
   routes?: RouteResolver;
+  pods?: PodResolver;
   spanStats: () => SpanQueueStats;
 }
 
@@ -42,7 +43,7 @@ export class Metrics {
   };
 
   constructor(opts: MetricsOptions) {
-    this.http = new HttpMetrics(opts.resource, SCOPE, opts.routes);
+    this.http = new HttpMetrics(opts.resource, SCOPE, opts.routes, opts.pods);
     if (opts.exporter === undefined) return;
     const reader = new PeriodicExportingMetricReader({
       exporter: opts.exporter,

@@ -26,3 +26,6 @@ export const ATTR_KONG_BEFORE_UPSTREAM_NS = 'kong.latency.before_upstream_ns';
 export const ATTR_KONG_UPSTREAM_NS = 'kong.latency.upstream_ns';
 export const ATTR_KONG_AFTER_UPSTREAM_NS = 'kong.latency.after_upstream_ns';
 export const ATTR_KONG_ATTEMPTS = 'kong.upstream.attempts';
+export const ATTR_K8S_POD_NAME = 'k8s.pod.name';
+export const ATTR_K8S_NAMESPACE_NAME = 'k8s.namespace.name';
+export const ATTR_K8S_POD_UID = 'k8s.pod.uid';

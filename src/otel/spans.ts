@@ -47,11 +47,21 @@ export interface RouteInfo {
 
 export type RouteResolver = (ex: HttpExchange) => RouteInfo | undefined;
 
+/** The Kubernetes pod of a Kong process, for an agent that watches a whole node. */
+export interface PodLabels {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+}
+
+export type PodResolver = (pid: number) => PodLabels | undefined;
+
 export interface SpanBuilderDeps {
   clock: WallClock;
   sampler: Sampler;
   redactQuery: (query: string) => string;
   routes?: RouteResolver;
+  pods?: PodResolver;
 }
 
 /**
@@ -236,6 +246,8 @@ function finish(
   attrs: SpanAttributes,
 ): SpanRecord {
   const end = ex.endNs >= ex.startNs ? ex.endNs : ex.startNs;
+  const pod = deps.pods?.(ex.pid);
+  if (pod !== undefined) pushPodAttributes(attrs, pod);
   return new SpanRecord(
     spanName,
     kind,
@@ -277,4 +289,10 @@ export function randomHex(chars: number): string {
   const s = POOL.toString('hex', poolOffset, poolOffset + bytes);
   poolOffset += bytes;
   return s;
+}
+
+export function pushPodAttributes(attrs: SpanAttributes, pod: PodLabels): void {
+  if (pod.name !== undefined) attrs.push(sc.ATTR_K8S_POD_NAME, pod.name);
+  if (pod.namespace !== undefined) attrs.push(sc.ATTR_K8S_NAMESPACE_NAME, pod.namespace);
+  if (pod.uid !== undefined) attrs.push(sc.ATTR_K8S_POD_UID, pod.uid);
 }

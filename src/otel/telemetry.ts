@@ -17,7 +17,7 @@ import { buildResource } from './resource';
 import { createSampler } from './sampler';
 import { SCOPE } from './scope';
 import { SpanQueue, type SpanSink } from './span-queue';
-import { buildSpan, type RouteResolver, type SpanBuilderDeps, type WallClock } from './spans';
+import { buildSpan, type PodResolver, type RouteResolver, type SpanBuilderDeps, type WallClock } from './spans';
 
 type Env = Record<string, string | undefined>;
 type Log = Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
@@ -49,6 +49,8 @@ export interface TelemetryOverrides {
   spanExporter?: SpanSink;
   metricExporter?: PushMetricExporter;
   routes?: RouteResolver;
+  /** node-wide agent: the pod of each Kong process, as span and metric attributes */
+  pods?: PodResolver;
   redactQuery?: (query: string) => string;
 }
 
@@ -112,6 +114,7 @@ export function createTelemetry(env: Env, clock: WallClock, log: Log, overrides:
     exportIntervalMs: config.metricExportIntervalMs,
     exportTimeoutMs: config.metricExportTimeoutMs,
     routes: overrides.routes,
+    pods: overrides.pods,
     spanStats,
   });
   const deps: SpanBuilderDeps = {
@@ -119,6 +122,7 @@ export function createTelemetry(env: Env, clock: WallClock, log: Log, overrides:
     sampler: createSampler(config.sampler, config.samplerRatio),
     redactQuery: overrides.redactQuery ?? defaultRedactQuery,
     routes: overrides.routes,
+    pods: overrides.pods,
   };
   let spansCreated = 0;
   let spansSampledOut = 0;
