@@ -17,6 +17,7 @@ import {
   NGX_REQUEST,
   TAIL_LEN,
   type CaptureRecord,
+  type DataRecord,
   type Direction,
   type LuaPhase,
   type Op,
@@ -104,8 +105,10 @@ export function decodeBatch(batch: Buffer, clockBaseNs: bigint, visit: (record: 
   // even when ktime itself is above 2^53 (hosts up for more than 104 days).
   const baseHi = Number(clockBaseNs >> 32n);
   const baseLo = Number(clockBaseNs & 0xffffffffn);
+  // One view per batch: its reads compile to plain loads, Buffer's readers check every call.
+  const view = new DataView(batch.buffer, batch.byteOffset, batch.length);
   const rel = (at: number): number =>
-    (batch.readUInt32LE(at + 4) - baseHi) * TWO_32 + (batch.readUInt32LE(at) - baseLo);
+    (view.getUint32(at + 4, true) - baseHi) * TWO_32 + (view.getUint32(at, true) - baseLo);
   const relOrZero = (at: number): number =>
     batch.readUInt32LE(at) === 0 && batch.readUInt32LE(at + 4) === 0 ? 0 : rel(at);
 
@@ -117,7 +120,7 @@ export function decodeBatch(batch: Buffer, clockBaseNs: bigint, visit: (record: 
       result.malformed++;
       break;
     }
-    const size = batch.readUInt32LE(pos);
+    const size = view.getUint32(pos, true);
     const at = pos + FRAME_PREFIX;
     if (size > end - at) {
       // The size itself is suspect, so nothing after it can be framed.
@@ -130,30 +133,32 @@ export function decodeBatch(batch: Buffer, clockBaseNs: bigint, visit: (record: 
       continue;
     }
     const type = batch[at + H_TYPE];
-    const pid = batch.readUInt32LE(at + H_PID);
+    const pid = view.getUint32(at + H_PID, true);
     const timeNs = rel(at + H_TS);
     switch (type) {
       case T_DATA: {
         if (size < DATA_MIN) break;
-        const capturedLen = batch.readUInt16LE(at + D_CAPTURED_LEN);
-        const tailLen = batch.readUInt16LE(at + D_TAIL_LEN);
+        const capturedLen = view.getUint16(at + D_CAPTURED_LEN, true);
+        const tailLen = view.getUint16(at + D_TAIL_LEN, true);
         if (capturedLen > MAX_DATA || tailLen > MAX_TAIL || DATA_MIN + capturedLen > size) break;
         const dataAt = at + DATA_MIN;
-        const tailAt = at + D_TAIL;
-        visit({
-          type: T_DATA,
-          pid,
-          timeNs,
-          connId: readU64(batch, at + D_CONN_ID),
-          fd: batch.readUInt32LE(at + D_FD),
-          result: batch.readInt32LE(at + D_RESULT + 4) * TWO_32 + batch.readUInt32LE(at + D_RESULT),
-          op: batch[at + D_OP] as Op,
-          direction: batch[at + D_DIRECTION] as Direction,
-          source: batch[at + D_SOURCE] as Source,
-          flags: batch[at + D_FLAGS],
-          data: batch.subarray(dataAt, dataAt + capturedLen),
-          tail: batch.subarray(tailAt, tailAt + tailLen),
-        });
+        visit(
+          new DecodedData(
+            pid,
+            timeNs,
+            view.getUint32(at + D_CONN_ID + 4, true) * TWO_32 + view.getUint32(at + D_CONN_ID, true),
+            view.getUint32(at + D_FD, true),
+            view.getInt32(at + D_RESULT + 4, true) * TWO_32 + view.getUint32(at + D_RESULT, true),
+            batch[at + D_OP] as Op,
+            batch[at + D_DIRECTION] as Direction,
+            batch[at + D_SOURCE] as Source,
+            batch[at + D_FLAGS],
+            batch.subarray(dataAt, dataAt + capturedLen),
+            batch,
+            at + D_TAIL,
+            tailLen,
+          ),
+        );
         result.records++;
         continue;
       }
@@ -231,6 +236,35 @@ export function decodeBatch(batch: Buffer, clockBaseNs: bigint, visit: (record: 
     result.malformed++;
   }
   return result;
+}
+
+/**
+ * A DATA record whose tail view is made when first asked for: it is only read when the captured
+ * head does not reach the end of the transfer, and a view costs as much as the rest of decoding.
+ */
+class DecodedData implements DataRecord {
+  readonly type = T_DATA;
+  private tailView: Buffer | undefined;
+
+  constructor(
+    readonly pid: number,
+    readonly timeNs: number,
+    readonly connId: number,
+    readonly fd: number,
+    readonly result: number,
+    readonly op: Op,
+    readonly direction: Direction,
+    readonly source: Source,
+    readonly flags: number,
+    readonly data: Buffer,
+    private readonly batch: Buffer,
+    private readonly tailAt: number,
+    private readonly tailLen: number,
+  ) {}
+
+  get tail(): Buffer {
+    return (this.tailView ??= this.batch.subarray(this.tailAt, this.tailAt + this.tailLen));
+  }
 }
 
 /** u64 as a number: exact below 2^53, which conn ids and byte counts stay under. */

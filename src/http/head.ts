@@ -2,6 +2,9 @@
  * One complete HTTP/1.x head (start line + header lines) -> the fields exchanges carry.
  * Only selected headers are kept, bounded in count and length: heads are untrusted input
  * from every client on the internet, and outputs must stay small.
+ *
+ * This runs for every request and response Kong moves: lines are found with indexOf, names
+ * matched in place, and only the start line's parts and kept values become (sliced) strings.
  */
 
 export const REQUEST_HEADERS: ReadonlySet<string> = new Set([
@@ -66,11 +69,6 @@ export interface ResponseHead {
 
 export type HeadResult<T> = T | { error: string };
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const METHOD = /^[A-Z][A-Z_-]{0,19}$/;
-const REQUEST_LINE = /^([^ ]+) ([^ ]+) HTTP\/1\.([01])$/;
-const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/;
-
 /** True when `bytes` can be the beginning of a request line: lets garbage be refused early. */
 export function couldBeRequestStart(bytes: Buffer, start: number, end: number): boolean {
   let i = start;
@@ -92,124 +90,269 @@ export function couldBeResponseStart(bytes: Buffer, start: number, end: number):
   return true;
 }
 
-interface Lines {
-  start: string;
-  headers: Record<string, string>;
-  contentLength?: string;
-  transferEncoding?: string;
-  error?: string;
+/** RFC 9110 tchar, by character code. */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
+  TCHAR[c.charCodeAt(0)] = 1;
 }
 
-function parseLines(text: string, keep: ReadonlySet<string>): Lines {
-  // Heads end lines with CRLF in practice; bare LF is tolerated, as nginx does.
-  const crlf = text.includes('\r\n');
-  const lines = text.split(crlf ? '\r\n' : '\n');
-  const start = crlf ? lines[0] : stripCr(lines[0]);
-  const headers: Record<string, string> = {};
-  let kept = 0;
-  let contentLength: string | undefined;
-  let transferEncoding: string | undefined;
-  let last: string | undefined;
-  for (let i = 1; i < lines.length; i++) {
-    const line = crlf ? lines[i] : stripCr(lines[i]);
-    if (line === '') continue;
-    const c0 = line.charCodeAt(0);
-    if (c0 === 0x20 || c0 === 0x09) {
-      // obsolete line folding: continues the previous header's value
-      if (last !== undefined && headers[last] !== undefined) {
-        headers[last] = bound(`${headers[last]} ${line.trim()}`);
-      }
-      continue;
-    }
-    const colon = line.indexOf(':');
-    if (colon <= 0) return { start, headers, error: 'bad_header_line' };
-    const rawName = line.slice(0, colon);
-    if (!TOKEN.test(rawName)) return { start, headers, error: 'bad_header_name' };
-    const name = rawName.toLowerCase();
-    last = undefined;
-    if (name === 'content-length') {
-      const value = line.slice(colon + 1).trim();
-      if (contentLength !== undefined && contentLength !== value)
-        return { start, headers, error: 'bad_content_length' };
-      contentLength = value;
-    } else if (name === 'transfer-encoding') {
-      const value = line.slice(colon + 1).trim();
-      transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
-    }
-    if (!keep.has(name)) continue;
-    last = name;
-    const value = line.slice(colon + 1).trim();
-    const prior = headers[name];
-    if (prior !== undefined) {
-      headers[name] = bound(`${prior}, ${value}`);
-    } else if (kept < MAX_KEPT_HEADERS) {
-      headers[name] = bound(value);
-      kept++;
-    }
+const CONTENT_LENGTH = 'content-length';
+const TRANSFER_ENCODING = 'transfer-encoding';
+
+interface NameEntry {
+  /** lower-case name: the key in `headers` */
+  name: string;
+  hash: number;
+  /** bit of this name in a head's "seen" mask */
+  bit: number;
+  kept: boolean;
+}
+
+/**
+ * Header names worth a look, by the low bits of their hash: a line's name is hashed while its
+ * characters are checked anyway, and only a name whose hash matches is compared in full.
+ */
+type NameTable = (NameEntry[] | undefined)[];
+const TABLE_MASK = 255;
+
+/** One step of the case-folding hash of a header name (for token characters, | 0x20 folds case). */
+function hashStep(h: number, c: number): number {
+  return (Math.imul(h, 31) + (c | 0x20)) | 0;
+}
+
+function nameTable(keep: ReadonlySet<string>): NameTable {
+  const table: NameTable = [];
+  let bit = 1;
+  for (const name of new Set([...keep, CONTENT_LENGTH, TRANSFER_ENCODING])) {
+    let hash = 0;
+    for (let i = 0; i < name.length; i++) hash = hashStep(hash, name.charCodeAt(i));
+    (table[hash & TABLE_MASK] ??= []).push({ name, hash, bit, kept: keep.has(name) });
+    bit *= 2;
   }
-  return { start, headers, contentLength, transferEncoding };
+  return table;
 }
 
-function stripCr(line: string): string {
-  return line.charCodeAt(line.length - 1) === 0x0d ? line.slice(0, -1) : line;
+const REQUEST_NAMES = nameTable(REQUEST_HEADERS);
+const RESPONSE_NAMES = nameTable(RESPONSE_HEADERS);
+
+/** The entry for text[from, to) (token characters only, hashing to `hash`), or undefined. */
+function lookupName(table: NameTable, hash: number, text: string, from: number, to: number): NameEntry | undefined {
+  const bucket = table[hash & TABLE_MASK];
+  if (bucket === undefined) return undefined;
+  for (let k = 0; k < bucket.length; k++) {
+    const entry = bucket[k];
+    const want = entry.name;
+    if (entry.hash !== hash || want.length !== to - from) continue;
+    let i = 0;
+    // Wanted names hold only a-z, 0-9 and '-': among token characters, OR 0x20 folds case and
+    // cannot turn any other character into one of those.
+    while (i < want.length && (text.charCodeAt(from + i) | 0x20) === want.charCodeAt(i)) i++;
+    if (i === want.length) return entry;
+  }
+  return undefined;
 }
+
+/**
+ * What scanning a head's lines found. One instance, reused: parsing never nests, and a head
+ * is parsed for every message Kong moves.
+ */
+class Scan {
+  /** end of the start line (exclusive) */
+  startLineEnd = 0;
+  headers: Record<string, string> = {};
+  contentLength: string | undefined;
+  /** the last Transfer-Encoding line's value: only its last coding decides the framing */
+  transferEncoding: string | undefined;
+}
+
+const scan = new Scan();
 
 function bound(value: string): string {
   return value.length > MAX_HEADER_VALUE ? value.slice(0, MAX_HEADER_VALUE) : value;
 }
 
-function isChunked(te: string): boolean {
-  const codings = te.toLowerCase().split(',');
-  return codings[codings.length - 1].trim() === 'chunked';
+/**
+ * Fills `scan` from the lines of `text`, cut as String.prototype.split would cut them: on CRLF,
+ * or on LF when the head holds no CRLF at all. Returns an error code or undefined.
+ */
+function scanLines(text: string, table: NameTable): string | undefined {
+  const n = text.length;
+  // Heads end lines with CRLF in practice; bare LF is tolerated, as nginx does.
+  const firstLf = text.indexOf('\n');
+  const crlf =
+    firstLf > 0 && text.charCodeAt(firstLf - 1) === 0x0d ? true : firstLf >= 0 && text.indexOf('\r\n', firstLf) >= 0;
+  const step = crlf ? 2 : 1;
+  const headers: Record<string, string> = {};
+  scan.headers = headers;
+  scan.contentLength = undefined;
+  scan.transferEncoding = undefined;
+  let kept = 0;
+  let seen = 0;
+  let last: string | undefined;
+  let le = crlf ? text.indexOf('\r\n') : firstLf;
+  if (le < 0) le = n;
+  scan.startLineEnd = !crlf && le > 0 && text.charCodeAt(le - 1) === 0x0d ? le - 1 : le;
+  while (le < n) {
+    const ls = le + step;
+    le = crlf ? text.indexOf('\r\n', ls) : text.indexOf('\n', ls);
+    if (le < 0) le = n;
+    // Without CRLF anywhere in the head, only the last line can end in a CR.
+    const stop = !crlf && le > ls && text.charCodeAt(le - 1) === 0x0d ? le - 1 : le;
+    if (stop === ls) continue;
+    const c0 = text.charCodeAt(ls);
+    if (c0 === 0x20 || c0 === 0x09) {
+      // obsolete line folding: continues the previous header's value
+      if (last !== undefined && headers[last] !== undefined) {
+        headers[last] = bound(`${headers[last]} ${text.slice(ls, stop).trim()}`);
+      }
+      continue;
+    }
+    const colon = text.indexOf(':', ls);
+    if (colon <= ls || colon >= stop) return 'bad_header_line';
+    let hash = 0;
+    for (let i = ls; i < colon; i++) {
+      const c = text.charCodeAt(i);
+      if (TCHAR[c] !== 1) return 'bad_header_name';
+      hash = hashStep(hash, c);
+    }
+    last = undefined;
+    const entry = lookupName(table, hash, text, ls, colon);
+    if (entry === undefined) continue;
+    const name = entry.name;
+    const value = text.slice(colon + 1, stop).trim();
+    if (name === CONTENT_LENGTH) {
+      if (scan.contentLength !== undefined && scan.contentLength !== value) return 'bad_content_length';
+      scan.contentLength = value;
+    } else if (name === TRANSFER_ENCODING) {
+      scan.transferEncoding = value;
+    }
+    if (!entry.kept) continue;
+    last = name;
+    if ((seen & entry.bit) !== 0) {
+      headers[name] = bound(`${headers[name]}, ${value}`);
+    } else if (kept < MAX_KEPT_HEADERS) {
+      seen |= entry.bit;
+      headers[name] = bound(value);
+      kept++;
+    }
+  }
+  return undefined;
 }
 
-/** Content-Length as a safe integer, or undefined when it is not one. */
+/** The last coding of a Transfer-Encoding value is chunked. */
+function isChunked(te: string): boolean {
+  const comma = te.lastIndexOf(',');
+  return (comma < 0 ? te : te.slice(comma + 1)).trim().toLowerCase() === 'chunked';
+}
+
+/** Content-Length as a safe integer (1 to 15 digits), or undefined when it is not one. */
 function parseLength(value: string): number | undefined {
-  if (!/^\d{1,15}$/.test(value)) return undefined;
+  const n = value.length;
+  if (n === 0 || n > 15) return undefined;
+  for (let i = 0; i < n; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return undefined;
+  }
   return Number(value);
 }
 
-/** `text` is the head as latin1, from the start line through the blank line. */
+const NO_BODY: BodyFraming = { kind: 'none' };
+const CHUNKED: BodyFraming = { kind: 'chunked' };
+const UNTIL_CLOSE: BodyFraming = { kind: 'close' };
+
+function isMethodChar(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || c === 0x5f || c === 0x2d;
+}
+
+/** The method, the most common ones as constants rather than fresh strings. */
+function methodOf(text: string, end: number): string {
+  if (end === 3 && text.charCodeAt(0) === 0x47 && text.charCodeAt(1) === 0x45 && text.charCodeAt(2) === 0x54) {
+    return 'GET';
+  }
+  if (end === 4 && text.startsWith('POST')) return 'POST';
+  return text.slice(0, end);
+}
+
+/**
+ * `text` is the head as latin1, from the start line through the blank line. The request line is
+ * METHOD SP request-target SP HTTP/1.x: exactly two spaces, a method of [A-Z][A-Z_-]{0,19}.
+ */
 export function parseRequestHead(text: string, headSize: number): HeadResult<RequestHead> {
-  const lines = parseLines(text, REQUEST_HEADERS);
-  if (lines.error) return { error: lines.error };
-  const m = REQUEST_LINE.exec(lines.start);
-  if (!m || !METHOD.test(m[1])) return { error: 'bad_request_line' };
-  const target = m[2];
-  let framing: BodyFraming = { kind: 'none' };
-  if (lines.transferEncoding !== undefined) {
+  const error = scanLines(text, REQUEST_NAMES);
+  if (error !== undefined) return { error };
+  const lineEnd = scan.startLineEnd;
+  const methodEnd = text.indexOf(' ');
+  if (methodEnd <= 0 || methodEnd >= lineEnd || methodEnd > 20) return { error: 'bad_request_line' };
+  const m0 = text.charCodeAt(0);
+  if (m0 < 0x41 || m0 > 0x5a) return { error: 'bad_request_line' };
+  for (let k = 1; k < methodEnd; k++) if (!isMethodChar(text.charCodeAt(k))) return { error: 'bad_request_line' };
+  const targetEnd = text.indexOf(' ', methodEnd + 1);
+  // " HTTP/1.0" or " HTTP/1.1" must be all that is left
+  if (targetEnd <= methodEnd + 1 || lineEnd - targetEnd !== 9 || !text.startsWith('HTTP/1.', targetEnd + 1)) {
+    return { error: 'bad_request_line' };
+  }
+  const minor = text.charCodeAt(targetEnd + 8);
+  if (minor !== 0x30 && minor !== 0x31) return { error: 'bad_request_line' };
+  const headers = scan.headers;
+  let framing = NO_BODY;
+  if (scan.transferEncoding !== undefined) {
     // A request body must be delimited: nginx refuses any coding but chunked, and so do we.
-    if (!isChunked(lines.transferEncoding)) return { error: 'bad_transfer_encoding' };
-    framing = { kind: 'chunked' };
-  } else if (lines.contentLength !== undefined) {
-    const length = parseLength(lines.contentLength);
+    if (!isChunked(scan.transferEncoding)) return { error: 'bad_transfer_encoding' };
+    framing = CHUNKED;
+  } else if (scan.contentLength !== undefined) {
+    const length = parseLength(scan.contentLength);
     if (length === undefined) return { error: 'bad_content_length' };
     if (length > 0) framing = { kind: 'length', length };
   }
+  const target = text.slice(methodEnd + 1, targetEnd);
   const { path, query } = splitTarget(target);
-  return { method: m[1], target, path, query, httpVersion: `1.${m[3]}`, headers: lines.headers, headSize, framing };
+  return {
+    method: methodOf(text, methodEnd),
+    target,
+    path,
+    query,
+    httpVersion: minor === 0x31 ? '1.1' : '1.0',
+    headers,
+    headSize,
+    framing,
+  };
 }
 
+/** The status line is HTTP/1.x SP 3DIGIT, then nothing or SP and a reason without line breaks. */
 export function parseResponseHead(text: string, headSize: number): HeadResult<ResponseHead> {
-  const lines = parseLines(text, RESPONSE_HEADERS);
-  if (lines.error) return { error: lines.error };
-  const m = STATUS_LINE.exec(lines.start);
-  if (!m) return { error: 'bad_status_line' };
-  const statusCode = Number(m[2]);
+  const error = scanLines(text, RESPONSE_NAMES);
+  if (error !== undefined) return { error };
+  const lineEnd = scan.startLineEnd;
+  if (lineEnd < 12 || !text.startsWith('HTTP/1.')) return { error: 'bad_status_line' };
+  const minor = text.charCodeAt(7);
+  if ((minor !== 0x30 && minor !== 0x31) || text.charCodeAt(8) !== 0x20) return { error: 'bad_status_line' };
+  let statusCode = 0;
+  for (let k = 9; k < 12; k++) {
+    const c = text.charCodeAt(k);
+    if (c < 0x30 || c > 0x39) return { error: 'bad_status_line' };
+    statusCode = statusCode * 10 + (c - 0x30);
+  }
+  if (lineEnd > 12) {
+    if (text.charCodeAt(12) !== 0x20) return { error: 'bad_status_line' };
+    for (let k = 13; k < lineEnd; k++) {
+      const c = text.charCodeAt(k);
+      if (c === 0x0a || c === 0x0d || c === 0x2028 || c === 0x2029) return { error: 'bad_status_line' };
+    }
+  }
   if (statusCode < 100) return { error: 'bad_status_line' };
   let framing: BodyFraming;
   if (statusCode < 200 || statusCode === 204 || statusCode === 304) {
-    framing = { kind: 'none' };
-  } else if (lines.transferEncoding !== undefined) {
-    framing = isChunked(lines.transferEncoding) ? { kind: 'chunked' } : { kind: 'close' };
-  } else if (lines.contentLength !== undefined) {
-    const length = parseLength(lines.contentLength);
+    framing = NO_BODY;
+  } else if (scan.transferEncoding !== undefined) {
+    framing = isChunked(scan.transferEncoding) ? CHUNKED : UNTIL_CLOSE;
+  } else if (scan.contentLength !== undefined) {
+    const length = parseLength(scan.contentLength);
     if (length === undefined) return { error: 'bad_content_length' };
-    framing = length > 0 ? { kind: 'length', length } : { kind: 'none' };
+    framing = length > 0 ? { kind: 'length', length } : NO_BODY;
   } else {
-    framing = { kind: 'close' };
+    framing = UNTIL_CLOSE;
   }
-  return { statusCode, httpVersion: `1.${m[1]}`, headers: lines.headers, headSize, framing };
+  return { statusCode, httpVersion: minor === 0x31 ? '1.1' : '1.0', headers: scan.headers, headSize, framing };
 }
 
 /** Splits a request-target into path and query; absolute-form targets keep only their path. */

@@ -18,6 +18,11 @@ import {
 
 export type MessageKind = 'request' | 'response';
 
+/** Something that holds a read/write's last bytes (a DataRecord does). */
+export interface TailSource {
+  readonly tail: Buffer;
+}
+
 /** What a head handler may ask of the stream: another framing (HEAD requests), or to stop (101). */
 export type HeadDecision = BodyFraming | 'stop' | void;
 
@@ -106,23 +111,30 @@ export class MessageStream<H extends RequestHead | ResponseHead> {
 
   /** One read/write of `result` > 0 bytes: `data` = its first bytes, `tail` = its last bytes. */
   feed(result: number, data: Buffer, tail: Buffer, timeNs: number): void {
+    this.feedFrom(result, data, { tail }, timeNs);
+  }
+
+  /**
+   * As feed, with the last bytes read from `source.tail` only when the first ones do not cover
+   * the transfer: a capture record can hand itself over and make that view only when needed.
+   */
+  feedFrom(result: number, data: Buffer, source: TailSource, timeNs: number): void {
     if (this.state === State.Stopped || result <= 0) return;
     this.lastNs = timeNs;
     const dataLen = Math.min(data.length, result);
-    const tailStart = result - tail.length;
     let p = 0;
     while (p < result) {
       // events may stop the stream while this loop runs
       switch (this.state as State) {
         case State.Stopped:
-          this.remember(result, data, tail);
+          this.remember(result, data, source);
           return;
         case State.Lost:
           if (p === 0 && dataLen > 0 && this.couldStart(data, 0, dataLen)) {
             this.state = State.Idle;
             continue;
           }
-          this.remember(result, data, tail);
+          this.remember(result, data, source);
           return;
         case State.Idle:
         case State.Head: {
@@ -131,9 +143,9 @@ export class MessageStream<H extends RequestHead | ResponseHead> {
             while (p < dataLen && (data[p] === 0x0d || data[p] === 0x0a)) p++;
             if (p >= result) break;
           }
-          const next = this.head(p, result, data, dataLen, tail, timeNs);
+          const next = this.head(p, result, data, dataLen, source, timeNs);
           if (next < 0) {
-            this.remember(result, data, tail);
+            this.remember(result, data, source);
             return;
           }
           p = next;
@@ -148,7 +160,7 @@ export class MessageStream<H extends RequestHead | ResponseHead> {
           break;
         }
         case State.Chunked:
-          p = this.chunked(p, result, data, dataLen, tail, tailStart, timeNs);
+          p = this.chunked(p, result, data, dataLen, source, timeNs);
           break;
         case State.ChunkedLost:
         case State.Close:
@@ -157,7 +169,7 @@ export class MessageStream<H extends RequestHead | ResponseHead> {
           break;
       }
     }
-    this.remember(result, data, tail);
+    this.remember(result, data, source);
     if (this.state === State.ChunkedLost && this.endsWithTerminator()) this.finish(timeNs);
   }
 
@@ -175,7 +187,7 @@ export class MessageStream<H extends RequestHead | ResponseHead> {
   }
 
   /** Parses head bytes at `p`; returns where the body starts, or -1 when the rest of the feed is spent. */
-  private head(p: number, result: number, data: Buffer, dataLen: number, tail: Buffer, timeNs: number): number {
+  private head(p: number, result: number, data: Buffer, dataLen: number, source: TailSource, timeNs: number): number {
     if (p >= dataLen) return this.loseHead(); // the head lies in bytes that were not copied
     if (this.state === State.Idle) {
       this.headStartNs = timeNs;
@@ -191,7 +203,7 @@ export class MessageStream<H extends RequestHead | ResponseHead> {
       if (dataLen < result) {
         // Part of this transfer was not copied. When it ends the head, what was copied still
         // holds the start line and the first headers: parse those, skip the rest by size.
-        if (!endsWithBlankLine(tail)) return this.loseHead();
+        if (!endsWithBlankLine(source.tail)) return this.loseHead();
         return this.truncatedHead(bytes, start, to, this.buffered + (result - p), result, timeNs);
       }
       // The head goes on in the next read/write: keep a copy, the data is a view of the batch.
@@ -206,7 +218,14 @@ export class MessageStream<H extends RequestHead | ResponseHead> {
     return this.completeHead(bytes.toString('latin1', start, end), headSize, p + consumedHere, timeNs);
   }
 
-  private truncatedHead(bytes: Buffer, start: number, to: number, headSize: number, result: number, timeNs: number): number {
+  private truncatedHead(
+    bytes: Buffer,
+    start: number,
+    to: number,
+    headSize: number,
+    result: number,
+    timeNs: number,
+  ): number {
     if (headSize > this.maxHeadBytes) return this.fail('head_too_large');
     const lastLineEnd = bytes.lastIndexOf('\r\n', to - 2, 'latin1');
     if (lastLineEnd < start) return this.loseHead();
@@ -215,8 +234,10 @@ export class MessageStream<H extends RequestHead | ResponseHead> {
   }
 
   private completeHead(text: string, headSize: number, next: number, timeNs: number): number {
-    this.pieces = [];
-    this.buffered = 0;
+    if (this.buffered > 0) {
+      this.pieces = [];
+      this.buffered = 0;
+    }
     const parsed = (
       this.kind === 'request' ? parseRequestHead(text, headSize) : parseResponseHead(text, headSize)
     ) as HeadResult<H>;
@@ -258,10 +279,10 @@ export class MessageStream<H extends RequestHead | ResponseHead> {
     result: number,
     data: Buffer,
     dataLen: number,
-    tail: Buffer,
-    tailStart: number,
+    source: TailSource,
     timeNs: number,
   ): number {
+    let tail: Buffer | undefined;
     while (p < result && this.state === State.Chunked) {
       if (this.chunk === Chunk.Data) {
         const n = Math.min(this.chunkSize, result - p);
@@ -273,7 +294,7 @@ export class MessageStream<H extends RequestHead | ResponseHead> {
       }
       let c: number;
       if (p < dataLen) c = data[p];
-      else if (p >= tailStart) c = tail[p - tailStart];
+      else if (p >= result - (tail ??= source.tail).length) c = tail[p - (result - tail.length)];
       else {
         // Framing bytes that were not copied: from here on only the terminator can end the body.
         this.state = State.ChunkedLost;
@@ -358,27 +379,34 @@ export class MessageStream<H extends RequestHead | ResponseHead> {
   }
 
   private loseHead(): number {
-    this.pieces = [];
+    if (this.buffered > 0) this.pieces = [];
     this.buffered = 0;
     this.state = State.Lost;
     this.events.lost();
     return -1;
   }
 
-  /** Keeps the last 16 bytes the stream moved, from whichever part of the record holds them. */
-  private remember(result: number, data: Buffer, tail: Buffer): void {
+  /**
+   * Keeps the last 16 bytes the stream moved, from whichever part of the record holds them.
+   * Only a lost chunked body looks at them, and the read/write that loses the framing has an
+   * uncaptured middle, so bytes from before it never count: nothing to keep in other states.
+   */
+  private remember(result: number, data: Buffer, source: TailSource): void {
+    if (this.state !== State.ChunkedLost) return;
     // The kernel sends a tail only when the head capture did not reach the end of the transfer.
-    const bytes = data.length >= result ? data.subarray(0, result) : tail;
-    if (bytes.length >= 16) {
-      bytes.copy(this.recent, 0, bytes.length - 16);
+    const whole = data.length >= result;
+    const bytes = whole ? data : source.tail;
+    const n = whole ? result : bytes.length;
+    if (n >= 16) {
+      bytes.copy(this.recent, 0, n - 16, n);
       this.recentLen = 16;
       return;
     }
     // Bytes from before this transfer are only adjacent when the whole transfer is known.
-    const keep = bytes.length === result ? Math.min(this.recentLen, 16 - bytes.length) : 0;
+    const keep = n === result ? Math.min(this.recentLen, 16 - n) : 0;
     this.recent.copy(this.recent, 0, this.recentLen - keep, this.recentLen);
-    bytes.copy(this.recent, keep);
-    this.recentLen = keep + bytes.length;
+    bytes.copy(this.recent, keep, 0, n);
+    this.recentLen = keep + n;
   }
 
   private endsWithTerminator(): boolean {

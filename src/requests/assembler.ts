@@ -5,13 +5,15 @@
  * id, the path (Kong's strip_path makes one a suffix of the other), query, method, user agent,
  * and recency (an nginx worker is single-threaded: the upstream write follows the inbound read).
  */
-import { clientIds, IdGenerator, incomingContext, serverIds } from './trace-context';
+import { clientIds, IdGenerator, incomingContext, serverIds, type IncomingContext } from './trace-context';
 import type { ExchangeSink, HttpExchange } from './types';
 
 /** Below this score an upstream call is taken for Kong's own traffic (database, DNS, exporters). */
 const MIN_SCORE = 2;
 /** In-flight inbound requests considered per worker; older ones are still tracked, never matched. */
 const MAX_CANDIDATES = 4096;
+/** Worker pids whose empty in-flight lists are kept before the empty ones are dropped. */
+const MAX_IDLE_WORKER_LISTS = 256;
 
 export class Assembler {
   private readonly inFlight = new Map<number, HttpExchange[]>();
@@ -23,25 +25,25 @@ export class Assembler {
   ) {}
 
   requestHead(ex: HttpExchange): void {
+    // Parsed once here, used by the match and by the ids.
+    const ctx = incomingContext(ex.requestHeaders);
     if (ex.direction === 'server') {
-      ex.ids = serverIds(ex.requestHeaders, this.ids);
+      ex.ids = serverIds(ex.requestHeaders, this.ids, ctx);
       ex.attempts = [];
       let list = this.inFlight.get(ex.pid);
       if (!list) this.inFlight.set(ex.pid, (list = []));
       list.push(ex);
     } else {
-      const parent = this.match(ex);
+      const parent = this.match(ex, ctx);
       if (parent) {
         ex.parent = parent;
         (parent.attempts ??= []).push(ex);
       } else {
         this.unmatchedAttempts++;
       }
-      ex.ids = clientIds(parent?.ids, ex.requestHeaders, this.ids);
+      ex.ids = clientIds(parent?.ids, ex.requestHeaders, this.ids, ctx);
       // Two attempts cannot share a span: a propagated id reused by a retry gets a fresh one.
-      if (parent?.attempts?.some((a) => a !== ex && a.ids?.spanId === ex.ids!.spanId)) {
-        ex.ids.spanId = this.ids.spanId();
-      }
+      if (parent !== undefined && sharesSpan(parent.attempts, ex)) ex.ids.spanId = this.ids.spanId();
     }
     this.sink.onRequestHead?.(ex);
   }
@@ -52,10 +54,16 @@ export class Assembler {
       if (list) {
         const i = list.lastIndexOf(ex);
         if (i >= 0) list.splice(i, 1);
-        if (list.length === 0) this.inFlight.delete(ex.pid);
+        // A worker's list empties after nearly every request: it stays for the next one, and
+        // the lists of workers gone are swept only when there are many.
+        if (list.length === 0 && this.inFlight.size > MAX_IDLE_WORKER_LISTS) this.sweep();
       }
     }
     this.sink.onExchange(ex);
+  }
+
+  private sweep(): void {
+    for (const [pid, list] of this.inFlight) if (list.length === 0) this.inFlight.delete(pid);
   }
 
   /** in-flight inbound requests, all workers */
@@ -65,10 +73,9 @@ export class Assembler {
     return n;
   }
 
-  private match(client: HttpExchange): HttpExchange | undefined {
+  private match(client: HttpExchange, ctx: IncomingContext | undefined): HttpExchange | undefined {
     const list = this.inFlight.get(client.pid);
     if (!list || list.length === 0) return undefined;
-    const ctx = incomingContext(client.requestHeaders);
     const requestId = client.requestHeaders['x-request-id'];
     const kongRequestId = client.requestHeaders['x-kong-request-id'];
     let best: HttpExchange | undefined;
@@ -100,6 +107,15 @@ export class Assembler {
     }
     return bestScore >= MIN_SCORE ? best : undefined;
   }
+}
+
+function sharesSpan(attempts: HttpExchange[] | undefined, ex: HttpExchange): boolean {
+  if (attempts === undefined) return false;
+  for (let i = 0; i < attempts.length; i++) {
+    const a = attempts[i];
+    if (a !== ex && a.ids?.spanId === ex.ids!.spanId) return true;
+  }
+  return false;
 }
 
 /** One path ends with the other at a segment boundary (strip_path, or a service path prefix). */

@@ -4,7 +4,15 @@
  * and what happens when a peer goes away mid-exchange (the exchange is still reported, with an
  * error code). Memory is bounded: connections are kept in LRU order and the oldest evicted.
  */
-import { Direction as Dir, Errno, EventType, Op, PeerState, type CaptureRecord, type DataRecord } from '../capture/records';
+import {
+  Direction as Dir,
+  Errno,
+  EventType,
+  Op,
+  PeerState,
+  type CaptureRecord,
+  type DataRecord,
+} from '../capture/records';
 import type { BodyFraming, RequestHead, ResponseHead } from '../http/head';
 import { MAX_HEAD_BYTES, MessageStream, type HeadDecision } from '../http/message-stream';
 import type { Direction, HttpExchange } from './types';
@@ -75,6 +83,9 @@ class Connection {
   /** why the peer is gone, first reason wins, and when */
   failure?: string;
   failureNs = 0;
+  /** neighbours in least-recently-used order */
+  older?: Connection;
+  newer?: Connection;
 
   constructor(
     readonly connId: number,
@@ -85,6 +96,12 @@ class Connection {
 
 export class ConnectionTracker {
   private readonly conns = new Map<number, Connection>();
+  /**
+   * Connections from least to most recently used, linked through themselves: every record
+   * moves one to the end, and unlinking it costs less than taking it out of the Map and back.
+   */
+  private oldest?: Connection;
+  private newest?: Connection;
   private readonly ignoredPorts: ReadonlySet<number>;
   private readonly counters = { notHttp: 0, evicted: 0, ignored: 0, orphanResponses: 0, lostHeads: 0, exchanges: 0 };
   private inFlight = 0;
@@ -125,19 +142,23 @@ export class ConnectionTracker {
   flushIdle(nowNs: number): void {
     const { pendingTimeoutNs, idleConnectionNs } = this.options;
     const oldest = nowNs - Math.min(pendingTimeoutNs, idleConnectionNs);
-    for (const conn of this.conns.values()) {
+    for (let conn = this.oldest; conn !== undefined;) {
+      const next = conn.newer;
       if (conn.lastNs > oldest) break; // LRU order: everything after is more recent
       if (conn.pending.length > 0 && nowNs - conn.lastNs >= pendingTimeoutNs) {
         this.finishConnection(conn, nowNs, 'timeout');
       } else if (conn.pending.length === 0 && nowNs - conn.lastNs >= idleConnectionNs) {
-        this.conns.delete(conn.connId);
+        this.forget(conn);
       }
+      conn = next;
     }
   }
 
   /** Reports every unfinished exchange (shutdown). */
   flushAll(nowNs: number): void {
-    for (const conn of [...this.conns.values()]) this.finishConnection(conn, nowNs, 'agent_stopped');
+    const all: Connection[] = [];
+    for (let conn = this.oldest; conn !== undefined; conn = conn.newer) all.push(conn);
+    for (const conn of all) this.finishConnection(conn, nowNs, 'agent_stopped');
   }
 
   stats(): TrackerStats {
@@ -147,20 +168,45 @@ export class ConnectionTracker {
   private connection(connId: number, pid: number, timeNs: number): Connection {
     let conn = this.conns.get(connId);
     if (conn) {
-      // Re-inserting keeps the map in least-recently-used order for eviction and idle flushes.
-      this.conns.delete(connId);
-      this.conns.set(connId, conn);
+      // Moving it to the end keeps least-recently-used order for eviction and idle flushes.
+      if (conn !== this.newest) {
+        this.unlink(conn);
+        this.append(conn);
+      }
       conn.lastNs = timeNs;
       return conn;
     }
-    if (this.conns.size >= this.options.maxConnections) {
-      const victim = this.conns.values().next().value as Connection;
+    if (this.conns.size >= this.options.maxConnections && this.oldest !== undefined) {
       this.counters.evicted++;
-      this.finishConnection(victim, timeNs, 'evicted');
+      this.finishConnection(this.oldest, timeNs, 'evicted');
     }
     conn = new Connection(connId, pid, timeNs);
     this.conns.set(connId, conn);
+    this.append(conn);
     return conn;
+  }
+
+  private append(conn: Connection): void {
+    conn.older = this.newest;
+    conn.newer = undefined;
+    if (this.newest !== undefined) this.newest.newer = conn;
+    else this.oldest = conn;
+    this.newest = conn;
+  }
+
+  private unlink(conn: Connection): void {
+    if (conn.older !== undefined) conn.older.newer = conn.newer;
+    else this.oldest = conn.newer;
+    if (conn.newer !== undefined) conn.newer.older = conn.older;
+    else this.newest = conn.older;
+    conn.older = undefined;
+    conn.newer = undefined;
+  }
+
+  private forget(conn: Connection): void {
+    if (this.conns.get(conn.connId) !== conn) return;
+    this.conns.delete(conn.connId);
+    this.unlink(conn);
   }
 
   private ignore(conn: Connection): void {
@@ -184,7 +230,7 @@ export class ConnectionTracker {
     const requestSide = (record.op === Op.Read) === (conn.direction === 'server');
     if (record.result > 0) {
       const stream = requestSide ? this.requestStream(conn) : this.responseStream(conn);
-      stream.feed(record.result, record.data, record.tail, record.timeNs);
+      stream.feedFrom(record.result, record.data, record, record.timeNs);
       return;
     }
     if (record.result === 0) {
@@ -341,7 +387,7 @@ export class ConnectionTracker {
   }
 
   private finishConnection(conn: Connection, timeNs: number, reason: string): void {
-    this.conns.delete(conn.connId);
+    this.forget(conn);
     if (conn.pending.length === 0) return;
     conn.responses?.close();
     const endNs = conn.failure !== undefined ? conn.failureNs : timeNs;

@@ -18,19 +18,49 @@ const HEX32 = /^[0-9a-f]{32}$/;
 const HEX16 = /^[0-9a-f]{16}$/;
 const ZERO32 = '0'.repeat(32);
 const ZERO16 = '0'.repeat(16);
-const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
 const MAX_TRACESTATE = 512;
 
-/** W3C traceparent: undefined unless valid (version ff, all-zero ids, wrong lengths are refused). */
+/** 1 for lower-case hex digits, by character code. */
+const LOWER_HEX = new Uint8Array(128);
+for (const c of '0123456789abcdef') LOWER_HEX[c.charCodeAt(0)] = 1;
+
+function isLowerHex(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || LOWER_HEX[c] !== 1) return false;
+  }
+  return true;
+}
+
+/**
+ * W3C traceparent: undefined unless valid (version ff, all-zero ids, wrong lengths are refused).
+ * `vv-{32 hex}-{16 hex}-ff`, then for versions after 00 optionally "-" and anything on one line.
+ * Checked by hand rather than by a regular expression: every request that carries one pays it.
+ */
 export function parseTraceparent(value: string): IncomingContext | undefined {
-  const m = TRACEPARENT.exec(value.trim());
-  if (!m) return undefined;
-  const [, version, traceId, spanId, flags, rest] = m;
+  const v = value.trim();
+  const n = v.length;
+  if (n < 55 || v.charCodeAt(2) !== 0x2d || v.charCodeAt(35) !== 0x2d || v.charCodeAt(52) !== 0x2d) return undefined;
+  if (!isLowerHex(v, 0, 2) || !isLowerHex(v, 3, 35) || !isLowerHex(v, 36, 52) || !isLowerHex(v, 53, 55)) {
+    return undefined;
+  }
+  if (n > 55) {
+    // Version 00 has exactly four fields; later versions may append more after a dash.
+    if (v.charCodeAt(55) !== 0x2d) return undefined;
+    for (let i = 56; i < n; i++) {
+      const c = v.charCodeAt(i);
+      if (c === 0x0a || c === 0x0d || c === 0x2028 || c === 0x2029) return undefined;
+    }
+  }
+  const version = v.slice(0, 2);
   if (version === 'ff') return undefined;
-  // Version 00 has exactly four fields; later versions may append more after a dash.
-  if (version === '00' && rest !== undefined) return undefined;
+  if (version === '00' && n > 55) return undefined;
+  const traceId = v.slice(3, 35);
+  const spanId = v.slice(36, 52);
   if (traceId === ZERO32 || spanId === ZERO16) return undefined;
-  return { traceId, spanId, sampled: (parseInt(flags, 16) & 1) === 1 };
+  // The sampled flag is bit 0 of the flags byte: the low bit of its second hex digit.
+  const low = v.charCodeAt(54);
+  return { traceId, spanId, sampled: ((low <= 0x39 ? low - 0x30 : low - 0x57) & 1) === 1 };
 }
 
 /** B3 single header: `{trace}-{span}[-{sampling}[-{parent}]]`, or only a sampling decision. */
@@ -130,8 +160,11 @@ export class IdGenerator {
 }
 
 /** Ids of an inbound (SERVER) exchange from its request headers. */
-export function serverIds(headers: Record<string, string>, ids: IdGenerator): TraceIds {
-  const ctx = incomingContext(headers);
+export function serverIds(
+  headers: Record<string, string>,
+  ids: IdGenerator,
+  ctx: IncomingContext | undefined = incomingContext(headers),
+): TraceIds {
   if (ctx?.traceId) {
     return {
       traceId: ctx.traceId,
@@ -152,8 +185,12 @@ export function serverIds(headers: Record<string, string>, ids: IdGenerator): Tr
  * own spans hang under this CLIENT span. A parent that started its own trace adopts the trace id
  * Kong propagated, so that the whole call tree shares one trace.
  */
-export function clientIds(parent: TraceIds | undefined, headers: Record<string, string>, ids: IdGenerator): TraceIds {
-  const ctx = incomingContext(headers);
+export function clientIds(
+  parent: TraceIds | undefined,
+  headers: Record<string, string>,
+  ids: IdGenerator,
+  ctx: IncomingContext | undefined = incomingContext(headers),
+): TraceIds {
   if (!parent) {
     if (ctx?.traceId) {
       return {
