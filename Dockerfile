@@ -108,4 +108,6 @@ EXPOSE 8686
 # to UID 0 (no ambient capabilities; allowPrivilegeEscalation=false blocks file capabilities).
 # The manifests drop every other capability and make the root file system read-only.
 USER 0
-ENTRYPOINT ["node", "/app/dist/src/cli.js"]
+# 8 MiB semi-spaces instead of V8's 16: ~15-35 MiB less RSS under load. Smaller ones (2 MiB)
+# saved more memory but cost ~50% more agent CPU in garbage collection (measured).
+ENTRYPOINT ["node", "--max-semi-space-size=8", "/app/dist/src/cli.js"]

@@ -53,7 +53,8 @@ function buildCommands(o: BenchOptions): { agent: string[]; noop: string[]; how:
   const noop = path.join(distDir, 'bench', 'noop-agent.js');
   const compiled = fs.existsSync(cli) && fs.existsSync(noop);
   const tsx = (file: string): string[] => [process.execPath, '--import', 'tsx', path.join(ROOT, file)];
-  const agent = o.agentCommand ?? (compiled ? [process.execPath, cli] : tsx('src/cli.ts'));
+  // The V8 flag the image's ENTRYPOINT and the bin's shebang use.
+  const agent = o.agentCommand ?? (compiled ? [process.execPath, '--max-semi-space-size=8', cli] : tsx('src/cli.ts'));
   return {
     agent,
     noop: compiled ? [process.execPath, noop] : tsx('bench/noop-agent.ts'),

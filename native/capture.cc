@@ -80,7 +80,22 @@ Capture::Capture(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Capture>(inf
 
 Capture::~Capture() { Shutdown(); }
 
+// The verifier gives up with EAGAIN when a signal arrives while it works (a profiler's SIGPROF,
+// a terminal resize): open and load again rather than fail the agent.
 std::string Capture::Open() {
+  std::string err;
+  for (int attempt = 0; attempt < 5; attempt++) {
+    int loadErrno = 0;
+    err = OpenOnce(&loadErrno);
+    if (loadErrno != EAGAIN) return err;
+    kong_uprobe_sidecar__destroy(skel_);
+    skel_ = nullptr;
+    log_->Log(LogLevel::kDebug, "BPF load interrupted by a signal; trying again");
+  }
+  return err;
+}
+
+std::string Capture::OpenOnce(int* loadErrno) {
   if (access(kKernelBtf, R_OK) != 0) {
     return std::string("kernel lacks BTF (") + kKernelBtf + " missing; needs CONFIG_DEBUG_INFO_BTF), kernel " +
            KernelRelease();
@@ -102,6 +117,7 @@ std::string Capture::Open() {
     }
   }
   err = kong_uprobe_sidecar__load(skel_);
+  *loadErrno = -err;
   if (err) return DescribeFailure("load the BPF programs into kernel " + KernelRelease(), -err);
   return "";
 }

@@ -45,6 +45,7 @@ class Capture : public Napi::ObjectWrap<Capture> {
 
   // Each returns an empty string on success, else a message for a JS Error.
   std::string Open();
+  std::string OpenOnce(int* loadErrno);
   std::string AttachTracepoints();
   std::string MapRingPositions();
   bool Running(Napi::Env env);

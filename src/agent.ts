@@ -216,6 +216,8 @@ export class Agent {
         decode_errors: this.decodeErrors,
         connections: p?.connections,
         kong_processes: a.processesMonitored,
+        rss_mib: Math.round(process.memoryUsage.rss() / 1048576),
+        heap_mib: Math.round(process.memoryUsage().heapUsed / 1048576),
         spans_exported: a.spansExported,
         spans_dropped: a.spansDropped,
         export_failures: a.exportFailures,

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 /**
  * kong-watcher: the command. Reads the environment, starts the agent, stops it cleanly on
  * SIGTERM/SIGINT (stop capture, flush what is pending within a deadline, exit 0).
