@@ -29,3 +29,5 @@ export const ATTR_KONG_ATTEMPTS = 'kong.upstream.attempts';
 export const ATTR_K8S_POD_NAME = 'k8s.pod.name';
 export const ATTR_K8S_NAMESPACE_NAME = 'k8s.namespace.name';
 export const ATTR_K8S_POD_UID = 'k8s.pod.uid';
+/** sum of the kong.lua.<phase>_ns span attributes: time in Kong's Lua (Lua uprobes on) */
+export const ATTR_KONG_LUA_TOTAL_NS = 'kong.lua.total_ns';

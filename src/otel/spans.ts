@@ -165,6 +165,8 @@ function serverSpan(ex: HttpExchange, deps: SpanBuilderDeps): SpanRecord {
     attrs.push(sc.ATTR_KONG_ATTEMPTS, ex.attempts!.length);
   }
 
+  if (ex.luaPhaseNs !== undefined) pushLuaPhases(attrs, ex.luaPhaseNs);
+
   const errorType = ex.errorCode ?? (ex.statusCode >= 500 ? String(ex.statusCode) : undefined);
   if (errorType !== undefined) attrs.push(ATTR_ERROR_TYPE, errorType);
   const error = errorType !== undefined;
@@ -295,4 +297,27 @@ export function pushPodAttributes(attrs: SpanAttributes, pod: PodLabels): void {
   if (pod.name !== undefined) attrs.push(sc.ATTR_K8S_POD_NAME, pod.name);
   if (pod.namespace !== undefined) attrs.push(sc.ATTR_K8S_NAMESPACE_NAME, pod.namespace);
   if (pod.uid !== undefined) attrs.push(sc.ATTR_K8S_POD_UID, pod.uid);
+}
+
+/** Attribute names by LuaPhase value (src/capture/records.ts). */
+const LUA_PHASE_ATTRS = [
+  '',
+  'kong.lua.rewrite_ns',
+  'kong.lua.access_ns',
+  'kong.lua.content_ns',
+  'kong.lua.header_filter_ns',
+  'kong.lua.body_filter_ns',
+  'kong.lua.log_ns',
+  'kong.lua.balancer_ns',
+];
+
+function pushLuaPhases(attrs: SpanAttributes, phases: number[]): void {
+  let total = 0;
+  for (let phase = 1; phase < phases.length && phase < LUA_PHASE_ATTRS.length; phase++) {
+    const ns = phases[phase];
+    if (ns === undefined) continue;
+    attrs.push(LUA_PHASE_ATTRS[phase], ns);
+    total += ns;
+  }
+  attrs.push(sc.ATTR_KONG_LUA_TOTAL_NS, total);
 }

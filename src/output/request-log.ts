@@ -55,6 +55,7 @@ export class RequestLog implements ExchangeSink {
       kong_proxy_latency_ms: kongLatency('x-kong-proxy-latency'),
       kong_upstream_latency_ms: kongLatency('x-kong-upstream-latency'),
       kong_response_latency_ms: kongLatency('x-kong-response-latency'),
+      kong_lua_ns: ex.luaPhaseNs?.reduce((sum, ns) => sum + (ns ?? 0), 0),
     };
   }
 }

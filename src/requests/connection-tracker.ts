@@ -133,6 +133,14 @@ export class ConnectionTracker {
         if (conn) this.finishConnection(conn, record.timeNs, closeReason(conn, record.peerState));
         return;
       }
+      case EventType.LuaPhase: {
+        // nginx serves a connection's requests in order: a phase belongs to the oldest open one.
+        const ex = this.conns.get(record.connId)?.pending[0]?.ex;
+        if (ex === undefined || ex.direction !== 'server') return;
+        const phases = (ex.luaPhaseNs ??= []);
+        phases[record.phase] = (phases[record.phase] ?? 0) + Math.max(0, record.endNs - record.startNs);
+        return;
+      }
       default:
         return;
     }

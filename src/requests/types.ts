@@ -71,6 +71,11 @@ export interface HttpExchange {
   parent?: HttpExchange;
   /** server exchanges: the upstream attempts made for it, in order */
   attempts?: HttpExchange[];
+  /**
+   * server exchanges, with the Lua uprobes on: ns spent in each of Kong's Lua phases before the
+   * answer ended, indexed by LuaPhase (src/capture/records.ts); the log phase runs later
+   */
+  luaPhaseNs?: number[];
 }
 
 /** Receives exchanges from request assembly: the head as soon as it is parsed, the whole when finished. */

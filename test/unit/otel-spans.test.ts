@@ -175,3 +175,20 @@ test('sampling: unsampled flag, always_off, ratio by trace id keeps whole traces
     if (buildSpan(serverExchange({ ids: ids({ traceId: randomBytes(16).toString('hex') }) }), ratio)) kept++;
   assert.ok(kept > 850 && kept < 1150, `about half of random traces kept, got ${kept}/2000`);
 });
+
+test("SERVER span: time in Kong's Lua phases when the Lua uprobes report it", () => {
+  const luaPhaseNs: number[] = [];
+  luaPhaseNs[1] = 1200; // rewrite
+  luaPhaseNs[2] = 3400; // access
+  luaPhaseNs[4] = 500; // header_filter
+  const span = buildSpan(serverExchange({ luaPhaseNs }), deps())!;
+  assert.equal(span.attributes['kong.lua.rewrite_ns'], 1200);
+  assert.equal(span.attributes['kong.lua.access_ns'], 3400);
+  assert.equal(span.attributes['kong.lua.header_filter_ns'], 500);
+  assert.equal(span.attributes['kong.lua.total_ns'], 5100);
+  assert.equal(
+    buildSpan(serverExchange(), deps())!.attributes['kong.lua.total_ns'],
+    undefined,
+    'absent without the uprobes',
+  );
+});

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Conversation, chunkedBody, request, response, split } from './helpers/conversation';
-import { PeerState } from '../../src/capture/records';
+import { LuaPhase, PeerState } from '../../src/capture/records';
+import { luaPhaseRecord } from './helpers/records';
 
 test('keep-alive: many requests on one server connection, FIFO pairing and timing', () => {
   const c = new Conversation();
@@ -397,4 +398,23 @@ test('answered, and the client never sends the rest of its body: reported at the
     c.done.map((d) => [d.statusCode, d.errorCode, d.endNs]),
     [[413, undefined, answered]],
   );
+});
+
+test("Kong's Lua phases (Lua uprobes) add up on the request being served, pipelined ones in order", () => {
+  const c = new Conversation();
+  c.open(1, { direction: 'server' });
+  c.read(1, request('GET', '/a') + request('GET', '/b'));
+  const phase = (p: number, ns: number) =>
+    c.feed(luaPhaseRecord({ connId: 1, requestPtr: 1n, phase: p, startNs: 1000n, endNs: 1000n + BigInt(ns) }));
+  phase(LuaPhase.Rewrite, 300);
+  phase(LuaPhase.Access, 700);
+  phase(LuaPhase.Access, 50);
+  c.write(1, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+  phase(LuaPhase.HeaderFilter, 40);
+  c.write(1, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+  phase(LuaPhase.Log, 99); // after both answers: nothing open to carry it
+  assert.deepEqual(c.done[0].luaPhaseNs?.[LuaPhase.Rewrite], 300);
+  assert.deepEqual(c.done[0].luaPhaseNs?.[LuaPhase.Access], 750);
+  assert.deepEqual(c.done[1].luaPhaseNs?.[LuaPhase.HeaderFilter], 40);
+  assert.equal(c.done[1].luaPhaseNs?.[LuaPhase.Access], undefined);
 });

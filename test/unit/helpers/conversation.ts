@@ -40,7 +40,7 @@ export class Conversation {
     );
   }
 
-  private feed(record: Buffer): void {
+  feed(record: Buffer): void {
     const r = decodeBatch(batchOf([record]), TEST_BASE_NS, (rec) => this.pipeline.handle(rec));
     if (r.records !== 1) this.decodeFailures++;
   }
