@@ -57,13 +57,14 @@ export interface TelemetryConfig {
 const DEFAULT_ENDPOINT = 'http://localhost:4317';
 
 /**
- * Sized for 100k+ spans/s with bounded memory rather than the specification's defaults
- * (2048 spans, 5 s delay), which drop nearly everything at gateway rates. At ~1 KiB per queued
- * span, a full queue is ~32 MiB.
+ * Sized for gateway rates with bounded memory rather than the specification's defaults (2048
+ * spans, 5 s delay), which drop nearly everything at gateway rates. A queued span holds ~1 KiB
+ * (measured), so a full queue is ~8 MiB; a 1024-span request is ~0.6 MB on the wire, far under
+ * a collector's 4 MiB default receive limit.
  */
 export const QUEUE_DEFAULTS: SpanQueueConfig = {
-  maxQueueSize: 32768,
-  maxExportBatchSize: 4096,
+  maxQueueSize: 8192,
+  maxExportBatchSize: 1024,
   scheduledDelayMs: 200,
   exportTimeoutMs: 10000,
   maxConcurrentExports: 4,
