@@ -59,12 +59,14 @@ const DEFAULT_ENDPOINT = 'http://localhost:4317';
 /**
  * Sized for gateway rates with bounded memory rather than the specification's defaults (2048
  * spans, 5 s delay), which drop nearly everything at gateway rates. A queued span holds ~1 KiB
- * (measured), so a full queue is ~16 MiB; a 2048-span request is ~1.2 MB on the wire, far under
- * a collector's 4 MiB default receive limit.
+ * (measured), so a full queue is ~8 MiB; a 1024-span request is ~0.6 MB on the wire, far under
+ * a collector's 4 MiB default receive limit. In the benchmark's starved spans arm, 8192/1024
+ * peaked at 238 MiB RSS and 16384/2048 at 297 MiB, over the sidecar's 256 Mi limit: dropping
+ * (counted) spans beats being OOM-killed.
  */
 export const QUEUE_DEFAULTS: SpanQueueConfig = {
-  maxQueueSize: 16384,
-  maxExportBatchSize: 2048,
+  maxQueueSize: 8192,
+  maxExportBatchSize: 1024,
   scheduledDelayMs: 200,
   exportTimeoutMs: 10000,
   maxConcurrentExports: 4,
