@@ -4,6 +4,7 @@
  * "monitoring Kong process" for the gateway's worker, stopped with SIGTERM like a pod.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readJsonLines } from '../test/fixture/json-lines';
 
 export interface LogLine {
   msg?: string;
@@ -37,22 +38,14 @@ export function startArmProcess(command: string[], env: Record<string, string>, 
   const lines: LogLine[] = [];
   const other: string[] = [];
   const waiters = new Set<() => void>();
-  let buffered = '';
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (chunk: string) => {
-    buffered += chunk;
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const text = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      try {
-        lines.push(JSON.parse(text) as LogLine);
-      } catch {
-        other.push(text);
-      }
-    }
-    for (const w of [...waiters]) w();
-  });
+  readJsonLines<LogLine>(
+    child.stdout!,
+    (line) => lines.push(line),
+    (text) => other.push(text),
+    () => {
+      for (const w of [...waiters]) w();
+    },
+  );
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (chunk: string) => other.push(chunk));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

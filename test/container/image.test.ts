@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { startGateway, startUpstream, type Gateway, type Upstream } from '../fixture/gateway';
+import { readJsonLines } from '../fixture/json-lines';
 
 const IMG = process.env.IMG ?? 'kong-watcher:test';
 const PROXY_PORT = 19410;
@@ -103,20 +104,11 @@ describe(`image ${IMG}`, () => {
         ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
-      let buffered = '';
-      agent.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-        buffered += chunk;
-        let nl: number;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
-          const text = buffered.slice(0, nl);
-          buffered = buffered.slice(nl + 1);
-          try {
-            lines.push(JSON.parse(text) as Line);
-          } catch {
-            other.push(text);
-          }
-        }
-      });
+      readJsonLines<Line>(
+        agent.stdout!,
+        (line) => lines.push(line),
+        (text) => other.push(text),
+      );
       agent.stderr!.setEncoding('utf8').on('data', (chunk: string) => other.push(chunk));
     });
 
