@@ -7,8 +7,8 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
+import { canConnect } from '../test/fixture/gateway';
 
 export interface BenchUpstream {
   pid: number;
@@ -42,17 +42,6 @@ http {
     }
 }
 `;
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ port, host: '127.0.0.1' });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 export async function startBenchUpstream(port: number, dir: string): Promise<BenchUpstream> {

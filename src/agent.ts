@@ -33,8 +33,6 @@ export class Agent {
   private pipeline?: RequestPipeline;
   private readonly monitored = new Map<number, KongProcess>();
   private attached = false;
-  private failed?: Error;
-  private fatalHandler?: (err: Error) => void;
   private eventsReceived = 0;
   private decodeErrors = 0;
 
@@ -42,10 +40,6 @@ export class Agent {
     private readonly config: AgentConfig,
     private readonly log: Logger,
   ) {}
-
-  onFatal(handler: (err: Error) => void): void {
-    this.fatalHandler = handler;
-  }
 
   async start(): Promise<void> {
     const { config, log } = this;
@@ -98,7 +92,8 @@ export class Agent {
 
     if (config.healthPort > 0) {
       this.health = await startHealthServer(config.healthAddress, config.healthPort, {
-        live: () => this.failed === undefined,
+        // Live while the event loop answers: a stuck agent fails the probe by not answering.
+        live: () => true,
         ready: () => this.attached && this.monitored.size > 0,
         details: () => ({ kong_processes: this.monitored.size, attached: this.attached }),
       });

@@ -91,10 +91,6 @@ async function main(argv: string[]): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
-    agent.onFatal((err) => {
-      log.error('kong-watcher stopped on an error', { error: err.message });
-      stop('fatal');
-    });
   });
 }
 

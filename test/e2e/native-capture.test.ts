@@ -12,6 +12,7 @@ import { after, describe, it } from 'node:test';
 import { decodeBatch } from '../../src/capture/decoder';
 import { createCapture, type CaptureOptions, type NativeCapture } from '../../src/capture/native';
 import { Direction, EventType, LuaPhase, MAX_CAPTURE, Op, Source, type CaptureRecord } from '../../src/capture/records';
+import { canConnect } from '../fixture/gateway';
 
 const HTTP_PORT = 18471;
 const OTHER_PORT = 18472;
@@ -67,14 +68,7 @@ async function stopAndFlush(c: Collected): Promise<void> {
 async function waitForPort(port: number, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
+    if (await canConnect(port)) return;
     if (Date.now() > deadline) throw new Error(`nothing listens on ${port}`);
     await sleep(50);
   }
