@@ -90,6 +90,7 @@ export class Assembler {
       if (kongRequestId !== undefined && kongRequestId === server.requestHeaders['x-kong-request-id']) score += 16;
       if (client.path === server.path) score += 4;
       else if (isSuffix(client.path, server.path)) score += 2;
+      else score += sharedTail(client.path, server.path);
       if (client.query !== undefined && client.query === server.query) score += 2;
       if (client.method === server.method) score += 1;
       if (client.userAgent !== undefined && client.userAgent === server.userAgent) score += 1;
@@ -116,6 +117,21 @@ function sharesSpan(attempts: HttpExchange[] | undefined, ex: HttpExchange): boo
     if (a !== ex && a.ids?.spanId === ex.ids!.spanId) return true;
   }
   return false;
+}
+
+/**
+ * strip_path onto a service with its own path (/fail/r7 -> /status/500/r7): the paths share
+ * whole trailing segments. Worth 1, plus a fraction that prefers the longest shared tail, so a
+ * generic tail like "/200" never beats a specific one.
+ */
+function sharedTail(client: string, server: string): number {
+  let n = 0;
+  const max = Math.min(client.length, server.length);
+  while (n < max && client.charCodeAt(client.length - 1 - n) === server.charCodeAt(server.length - 1 - n)) n++;
+  // the shared part must start at a '/' inside the server path and hold at least one segment
+  const slash = server.indexOf('/', server.length - n);
+  if (slash <= 0 || slash >= server.length - 1) return 0;
+  return 1 + Math.min(server.length - slash, 65535) / 65536;
 }
 
 /** One path ends with the other at a segment boundary (strip_path, or a service path prefix). */

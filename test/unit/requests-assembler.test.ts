@@ -153,3 +153,24 @@ test('a request without context whose upstream call carries a new trace joins th
   assert.equal(client.ids?.spanId, '2222222222222222');
   assert.equal(client.ids?.parentSpanId, server.ids?.spanId);
 });
+
+test('strip_path onto a service path (/fail/r7 -> /status/500/r7): 200 interleaved requests still pair up', () => {
+  const c = new Conversation();
+  const n = 200;
+  for (let i = 0; i < n; i++) {
+    c.open(i + 1, { direction: 'server' });
+    c.read(i + 1, request('GET', `/fail/r${i}`));
+  }
+  for (const i of shuffle([...Array(n).keys()], 11)) {
+    c.open(1000 + i, { direction: 'client' });
+    c.write(1000 + i, request('GET', `/status/500/r${i}`));
+  }
+  for (const i of shuffle([...Array(n).keys()], 5)) {
+    c.read(1000 + i, response(500, `r${i}`));
+    c.write(i + 1, response(500, `r${i}`, { Via: 'kong/3.4.2' }));
+  }
+  const clients = byPath(c.done, 'client');
+  assert.equal(clients.length, n);
+  const right = clients.filter((ex) => ex.parent?.path === `/fail/${ex.path.split('/').pop()}`).length;
+  assert.equal(right, n, `matched ${right}/${n}`);
+});
