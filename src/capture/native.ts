@@ -1,42 +1,86 @@
 /**
- * The native capture addon (native/, built by node-gyp): typed once, loaded in one place.
- * It loads the BPF programs, attaches them, drains the ring buffer off the JS thread and calls
- * onBatch once per batch of frames [u32 LE size][record] (see src/capture/decoder.ts).
+ * The native addon (native/, built by node-gyp): typed once, loaded in one place.
+ *
+ * Capture loads the BPF programs, attaches them and drains the ring buffer on its own thread,
+ * where the native assembler turns kernel records into finished exchanges; JS receives one
+ * Buffer per batch of frames laid out as native/kw_exchange.h says (src/capture/exchange-layout.ts).
+ * Assembler is the same assembler driven synchronously, for tests and recorded streams.
  */
 import * as path from 'node:path';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
-export interface CaptureOptions {
-  /** ring buffer size: a power of two, at least a page; default 16 MiB */
+export interface AssemblerOptions {
+  /** local ports of accepted sockets whose traffic is not reported (Admin API, Manager) */
+  ignoredLocalPorts?: number[];
+  maxConnections?: number;
+  /** requests kept per connection awaiting their answer; beyond, counted but not reported */
+  maxPendingPerConnection?: number;
+  pendingTimeoutNs?: number;
+  idleConnectionNs?: number;
+}
+
+export interface CaptureOptions extends AssemblerOptions {
+  /** ring buffer size: a power of two, at least a page */
   ringBufferBytes: number;
   /** payload bytes copied per read/write, <= 16384 (KW_MAX_CAPTURE) */
   captureBytes: number;
-  /** ring fill above which BPF wakes the drain thread early; default 256 KiB */
+  /** ring fill above which BPF wakes the drain thread early */
   wakeupBytes: number;
-  /** the drain thread's poll period; default 10 */
+  /** the drain thread's poll period */
   pollIntervalMs: number;
   /** 'syscalls' (tracepoints, the default) or 'libc' (uprobes on libc, ~20x the cost per hit) */
   dataPath: 'syscalls' | 'libc';
-  /** one call per batch; `batch` is owned by JS from then on */
-  onBatch(batch: Buffer, count: number): void;
+  /** a process that execs a binary of this name is reported at once (PROC frame), e.g. "nginx"; at most 15 bytes (a comm), '' for none */
+  execComm: string;
+  /** no BPF at all: records come from inject() (benchmarks, tests of the threaded path) */
+  replay?: boolean;
+  /** one call per batch of frames; `batch` is owned by JS from then on */
+  onBatch(batch: Buffer, frames: number): void;
+  /** libbpf's own messages start with "libbpf: ", the addon's never do: log them as they are */
   onLog(level: LogLevel, message: string): void;
 }
 
+export interface AssemblerStats {
+  records: number;
+  malformedRecords: number;
+  exchanges: number;
+  serverExchanges: number;
+  clientExchanges: number;
+  connections: number;
+  inFlight: number;
+  evicted: number;
+  ignored: number;
+  notHttp: number;
+  protocolErrors: number;
+  skippedBytes: number;
+  lostHeads: number;
+  orphanResponses: number;
+  droppedRequests: number;
+  unmatchedAttempts: number;
+  processExits: number;
+  /** SERVER requests in flight, index = Method * 2 + (TLS ? 1 : 0) */
+  activeServer: number[];
+}
+
 export interface CaptureStats {
+  /** records the kernel wrote to the ring buffer (kernel counters and ring figures are 0 in replay mode) */
   events: number;
+  /** records the ring buffer had no room for */
   lost: number;
-  hookHits: number;
   connOpened: number;
   connClosed: number;
   connMapFull: number;
+  forksFollowed: number;
+  /** batches handed to onBatch */
   batches: number;
   ringUsedBytes: number;
   ringSizeBytes: number;
+  /** as of the drain thread's last pass */
+  assembler: AssemblerStats;
 }
 
 export interface UprobeSet {
-  nginx?: boolean;
   lua?: boolean;
   libc?: boolean;
 }
@@ -51,31 +95,36 @@ export interface AttachResult {
 export interface NativeCapture {
   /** open, size the ring, load, attach the tracepoints, start the drain thread */
   start(): void;
-  /** role: 1 = master, 2 = worker */
-  addProcess(pid: number, role: 1 | 2): void;
+  /** follow this pid (and, in the kernel, every child it forks from now on) */
+  addProcess(pid: number): void;
+  /** stop following it and drop what the kernel keeps for it */
   removeProcess(pid: number): void;
   /** throws only when nothing could be attached; missing symbols are reported */
   attachUprobes(pid: number, binaryPath: string, set: UprobeSet, libcPath?: string): AttachResult;
   detachUprobes(pid: number): void;
+  /** replay mode only: records framed [u32 LE size][record], as the ring buffer holds them */
+  inject(records: Buffer): void;
   stats(): CaptureStats;
   /**
-   * Idempotent: detaches, drains the ring one last time, joins the thread, frees. Batches queued
-   * before it returns still reach onBatch on the next turns of the event loop.
+   * Idempotent: detaches, drains the ring one last time, reports what is unfinished
+   * (KW_ERR_AGENT_STOPPED), joins the thread, frees. `done` runs after the last batch has
+   * reached onBatch.
    */
-  stop(): void;
+  stop(done?: () => void): void;
+}
+
+/** The assembler alone, synchronous: each call returns the frames it produced (maybe empty). */
+export interface NativeAssembler {
+  feed(records: Buffer): Buffer;
+  flushIdle(nowNs: bigint): Buffer;
+  flushAll(nowNs: bigint): Buffer;
+  stats(): AssemblerStats;
 }
 
 interface NativeModule {
   Capture: new (options: CaptureOptions) => NativeCapture;
+  Assembler: new (options?: AssemblerOptions) => NativeAssembler;
 }
-
-export const DEFAULT_CAPTURE_OPTIONS = {
-  ringBufferBytes: 16 * 1024 * 1024,
-  captureBytes: 16384,
-  wakeupBytes: 256 * 1024,
-  pollIntervalMs: 10,
-  dataPath: 'syscalls',
-} as const satisfies Partial<CaptureOptions>;
 
 let loaded: NativeModule | undefined;
 
@@ -121,13 +170,17 @@ export function createCapture(options: CaptureOptions): NativeCapture {
   const native = loadNative();
   return new native.Capture({
     ...options,
-    onBatch: (batch: Buffer, count: number) => {
+    onBatch: (batch: Buffer, frames: number) => {
       try {
-        onBatch(batch, count);
+        onBatch(batch, frames);
       } catch (err) {
         safeLog('error', `onBatch threw: ${(err as Error).stack ?? String(err)}`);
       }
     },
     onLog: safeLog,
   });
+}
+
+export function createAssembler(options: AssemblerOptions = {}): NativeAssembler {
+  return new (loadNative().Assembler)(options);
 }

@@ -1,23 +1,32 @@
 /**
- * TypeScript mirror of bpf/kong_watcher_events.h: constants, and the byte layout of every
- * record BPF sends. test/unit/records-layout.test.ts compiles the header and fails when the
- * two disagree, so a change to the header cannot silently misread records.
+ * TypeScript mirror of bpf/kong_watcher_events.h: constants, and the byte layout of every record
+ * BPF sends. The native assembler reads these records; TypeScript only writes them, to feed
+ * recorded streams to the assembler in tests and benchmarks. test/unit/records-layout.test.ts
+ * compiles the header and fails when the two disagree.
  */
 
 /** C: KW_MAX_CAPTURE */
 export const MAX_CAPTURE = 16384;
 /** C: KW_TAIL_LEN */
 export const TAIL_LEN = 16;
-/** C: KW_DATA_TRUNCATED (DATA flags) */
-export const DATA_TRUNCATED = 0x1;
+/** C: KW_PID_WORDS */
+export const PID_WORDS = 65536;
+/** C: KW_COMM_LEN */
+export const COMM_LEN = 16;
+/** C: KW_DATA_* (DATA flags) */
+export const DataFlag = {
+  Truncated: 0x1, // KW_DATA_TRUNCATED
+  TailUnknown: 0x2, // KW_DATA_TAIL_UNKNOWN
+  Tls: 0x4, // KW_DATA_TLS
+} as const;
 
 /** C: enum kw_event_type */
 export const EventType = {
   ConnOpen: 1, // KW_EVENT_CONN_OPEN
   Data: 2, // KW_EVENT_DATA
   ConnClose: 3, // KW_EVENT_CONN_CLOSE
-  NgxRequest: 4, // KW_EVENT_NGX_REQUEST
   LuaPhase: 5, // KW_EVENT_LUA_PHASE
+  Proc: 6, // KW_EVENT_PROC
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 
@@ -55,6 +64,8 @@ export const Source = {
   Sendfile: 9, // KW_SRC_SENDFILE
   LibcRead: 10, // KW_SRC_LIBC_READ
   LibcWrite: 11, // KW_SRC_LIBC_WRITE
+  SslRead: 12, // KW_SRC_SSL_READ
+  SslWrite: 13, // KW_SRC_SSL_WRITE
 } as const;
 export type Source = (typeof Source)[keyof typeof Source];
 
@@ -67,17 +78,26 @@ export const LuaPhase = {
   BodyFilter: 5, // KW_LUA_BODY_FILTER
   Log: 6, // KW_LUA_LOG
   Balancer: 7, // KW_LUA_BALANCER
+  Max: 8, // KW_LUA_PHASE_MAX
 } as const;
 export type LuaPhase = (typeof LuaPhase)[keyof typeof LuaPhase];
+
+/** C: enum kw_proc_kind */
+export const ProcEvent = {
+  Fork: 1, // KW_PROC_FORK
+  Exec: 2, // KW_PROC_EXEC
+  Exit: 3, // KW_PROC_EXIT
+} as const;
+export type ProcEvent = (typeof ProcEvent)[keyof typeof ProcEvent];
 
 /** C: enum kw_stat (indexes of the kw_stats per-CPU array) */
 export const Stat = {
   Events: 0, // KW_STAT_EVENTS
   Lost: 1, // KW_STAT_LOST
-  HookHits: 2, // KW_STAT_HOOK_HITS
-  ConnOpened: 3, // KW_STAT_CONN_OPENED
-  ConnClosed: 4, // KW_STAT_CONN_CLOSED
-  ConnMapFull: 5, // KW_STAT_CONN_MAP_FULL
+  ConnOpened: 2, // KW_STAT_CONN_OPENED
+  ConnClosed: 3, // KW_STAT_CONN_CLOSED
+  ConnMapFull: 4, // KW_STAT_CONN_MAP_FULL
+  ForksFollowed: 5, // KW_STAT_FORKS_FOLLOWED
   Max: 6, // KW_STAT_MAX
 } as const;
 export type Stat = (typeof Stat)[keyof typeof Stat];
@@ -165,21 +185,6 @@ export const CONN_CLOSE = {
   },
 } satisfies StructLayout;
 
-/** C: struct kw_ngx_request_event */
-export const NGX_REQUEST = {
-  struct: 'kw_ngx_request_event',
-  size: 56,
-  fields: {
-    hdr: f(0, 16),
-    conn_id: f(16, 8),
-    request_ptr: f(24, 8),
-    start_ns: f(32, 8),
-    end_ns: f(40, 8),
-    fd: f(48, 4),
-    _pad: f(52, 4),
-  },
-} satisfies StructLayout;
-
 /** C: struct kw_lua_phase_event */
 export const LUA_PHASE = {
   struct: 'kw_lua_phase_event',
@@ -196,33 +201,35 @@ export const LUA_PHASE = {
   },
 } satisfies StructLayout;
 
-/** C: struct kw_process_info (a map value written by user space, not a record) */
-export const PROCESS_INFO = {
-  struct: 'kw_process_info',
-  size: 8,
-  fields: { role: f(0, 4), flags: f(4, 4) },
+/** C: struct kw_proc_event */
+export const PROC = {
+  struct: 'kw_proc_event',
+  size: 40,
+  fields: {
+    hdr: f(0, 16),
+    ppid: f(16, 4),
+    event: f(20, 1),
+    _pad: f(21, 3),
+    comm: f(24, COMM_LEN),
+  },
 } satisfies StructLayout;
 
-export const ALL_STRUCTS: readonly StructLayout[] = [
-  HEADER,
-  CONN_OPEN,
-  DATA,
-  CONN_CLOSE,
-  NGX_REQUEST,
-  LUA_PHASE,
-  PROCESS_INFO,
-];
+export const ALL_STRUCTS: readonly StructLayout[] = [HEADER, CONN_OPEN, DATA, CONN_CLOSE, LUA_PHASE, PROC];
 
 /** Every enum/define mirrored here, by C name, for the layout test. */
 export const C_CONSTANTS: Readonly<Record<string, number>> = {
   KW_MAX_CAPTURE: MAX_CAPTURE,
   KW_TAIL_LEN: TAIL_LEN,
-  KW_DATA_TRUNCATED: DATA_TRUNCATED,
+  KW_PID_WORDS: PID_WORDS,
+  KW_COMM_LEN: COMM_LEN,
+  KW_DATA_TRUNCATED: DataFlag.Truncated,
+  KW_DATA_TAIL_UNKNOWN: DataFlag.TailUnknown,
+  KW_DATA_TLS: DataFlag.Tls,
   KW_EVENT_CONN_OPEN: EventType.ConnOpen,
   KW_EVENT_DATA: EventType.Data,
   KW_EVENT_CONN_CLOSE: EventType.ConnClose,
-  KW_EVENT_NGX_REQUEST: EventType.NgxRequest,
   KW_EVENT_LUA_PHASE: EventType.LuaPhase,
+  KW_EVENT_PROC: EventType.Proc,
   KW_DIR_UNKNOWN: Direction.Unknown,
   KW_DIR_SERVER: Direction.Server,
   KW_DIR_CLIENT: Direction.Client,
@@ -230,105 +237,21 @@ export const C_CONSTANTS: Readonly<Record<string, number>> = {
   KW_PEER_RESET: PeerState.Reset,
   KW_OP_READ: Op.Read,
   KW_OP_WRITE: Op.Write,
-  KW_SRC_READ: Source.Read,
-  KW_SRC_READV: Source.Readv,
-  KW_SRC_RECVFROM: Source.Recvfrom,
-  KW_SRC_RECVMSG: Source.Recvmsg,
-  KW_SRC_WRITE: Source.Write,
-  KW_SRC_WRITEV: Source.Writev,
-  KW_SRC_SENDTO: Source.Sendto,
-  KW_SRC_SENDMSG: Source.Sendmsg,
-  KW_SRC_SENDFILE: Source.Sendfile,
-  KW_SRC_LIBC_READ: Source.LibcRead,
-  KW_SRC_LIBC_WRITE: Source.LibcWrite,
-  KW_LUA_REWRITE: LuaPhase.Rewrite,
-  KW_LUA_ACCESS: LuaPhase.Access,
-  KW_LUA_CONTENT: LuaPhase.Content,
-  KW_LUA_HEADER_FILTER: LuaPhase.HeaderFilter,
-  KW_LUA_BODY_FILTER: LuaPhase.BodyFilter,
-  KW_LUA_LOG: LuaPhase.Log,
-  KW_LUA_BALANCER: LuaPhase.Balancer,
-  KW_STAT_EVENTS: Stat.Events,
-  KW_STAT_LOST: Stat.Lost,
-  KW_STAT_HOOK_HITS: Stat.HookHits,
-  KW_STAT_CONN_OPENED: Stat.ConnOpened,
-  KW_STAT_CONN_CLOSED: Stat.ConnClosed,
-  KW_STAT_CONN_MAP_FULL: Stat.ConnMapFull,
-  KW_STAT_MAX: Stat.Max,
+  ...prefixed('KW_SRC_', Source),
+  ...prefixed('KW_LUA_', LuaPhase, { Max: 'KW_LUA_PHASE_MAX' }),
+  ...prefixed('KW_PROC_', ProcEvent),
+  ...prefixed('KW_STAT_', Stat),
 };
 
-/** Decoded records. Times are ns relative to the clock base (see src/clock.ts). */
-interface RecordBase {
-  pid: number;
-  /** ktime - clockBaseNs */
-  timeNs: number;
-  connId: number;
+/** {LibcRead: 10} -> {KW_SRC_LIBC_READ: 10}: the C names of a mirrored enum. */
+export function prefixed(
+  prefix: string,
+  values: Readonly<Record<string, number>>,
+  renames: Readonly<Record<string, string>> = {},
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, value] of Object.entries(values)) {
+    out[renames[name] ?? prefix + name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()] = value;
+  }
+  return out;
 }
-
-export interface ConnOpenRecord extends RecordBase {
-  type: typeof EventType.ConnOpen;
-  fd: number;
-  direction: Direction;
-  /** AF_INET / AF_INET6; other families leave the addresses empty */
-  family: number;
-  localAddress: string;
-  localPort: number;
-  peerAddress: string;
-  peerPort: number;
-}
-
-export interface DataRecord extends RecordBase {
-  type: typeof EventType.Data;
-  fd: number;
-  /** syscall result: bytes moved, 0 = EOF, < 0 = -errno */
-  result: number;
-  op: Op;
-  direction: Direction;
-  source: Source;
-  flags: number;
-  /** the first captured_len bytes moved: a view into the batch, copy before keeping it */
-  data: Buffer;
-  /** the last tail_len bytes moved: a view into the batch, copy before keeping it */
-  tail: Buffer;
-}
-
-export interface ConnCloseRecord extends RecordBase {
-  type: typeof EventType.ConnClose;
-  fd: number;
-  direction: Direction;
-  /** PeerState bits */
-  peerState: number;
-  bytesRead: number;
-  bytesWritten: number;
-}
-
-export interface NgxRequestRecord extends RecordBase {
-  type: typeof EventType.NgxRequest;
-  fd: number;
-  /** the ngx_http_request_t address as a hex string: identity only */
-  requestPtr: string;
-  /** relative ns like timeNs; 0 when the kernel did not see that moment */
-  startNs: number;
-  endNs: number;
-}
-
-export interface LuaPhaseRecord extends RecordBase {
-  type: typeof EventType.LuaPhase;
-  fd: number;
-  requestPtr: string;
-  phase: LuaPhase;
-  startNs: number;
-  endNs: number;
-}
-
-export type CaptureRecord = ConnOpenRecord | DataRecord | ConnCloseRecord | NgxRequestRecord | LuaPhaseRecord;
-
-/** Linux errno values the request stage tells apart. */
-export const Errno = {
-  EPIPE: 32,
-  ECONNRESET: 104,
-  ETIMEDOUT: 110,
-  ECONNABORTED: 103,
-  EAGAIN: 11,
-  EINTR: 4,
-} as const;

@@ -1,24 +1,46 @@
 /**
- * The header is the contract with the kernel side: compile it with gcc and check every size,
- * offset and constant the TypeScript mirror uses. Fails (never skips) when gcc is missing.
+ * The headers are the contracts between the kernel side, the native assembler and TypeScript:
+ * compile each with gcc and check every size, offset and constant its TypeScript mirror uses.
+ * Fails (never skips) when gcc is missing.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ALL_STRUCTS, C_CONSTANTS, DATA, DATA_HEAD_SIZE } from '../../src/capture/records';
+import { EXCHANGE_CONSTANTS, EXCHANGE_STRUCTS } from '../../src/capture/exchange-layout';
+import { ALL_STRUCTS, C_CONSTANTS, DATA, DATA_HEAD_SIZE, type StructLayout } from '../../src/capture/records';
 
-const HEADER_PATH = resolve(__dirname, '../../bpf/kong_watcher_events.h');
+const ROOT = resolve(__dirname, '../..');
 
-let dir = '';
-const actual = new Map<string, number>();
+interface Contract {
+  header: string;
+  /** the mirror, for messages */
+  mirror: string;
+  structs: readonly StructLayout[];
+  constants: Readonly<Record<string, number>>;
+}
 
-before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'kw-pipeline-layout-'));
+const CONTRACTS: Contract[] = [
+  {
+    header: join(ROOT, 'bpf/kong_watcher_events.h'),
+    mirror: 'src/capture/records.ts',
+    structs: ALL_STRUCTS,
+    constants: C_CONSTANTS,
+  },
+  {
+    header: join(ROOT, 'native/kw_exchange.h'),
+    mirror: 'src/capture/exchange-layout.ts',
+    structs: EXCHANGE_STRUCTS,
+    constants: EXCHANGE_CONSTANTS,
+  },
+];
+
+/** Compiles a program that prints every size, offset and constant the mirror names. */
+function measure(contract: Contract, dir: string): Map<string, number> {
   const lines: string[] = [];
-  for (const s of ALL_STRUCTS) {
+  for (const s of contract.structs) {
     lines.push(`printf("S %s %zu\\n", "${s.struct}", sizeof(struct ${s.struct}));`);
     for (const name of Object.keys(s.fields)) {
       lines.push(
@@ -27,12 +49,15 @@ before(() => {
       );
     }
   }
-  for (const name of Object.keys(C_CONSTANTS)) lines.push(`printf("C %s %lld\\n", "${name}", (long long)(${name}));`);
-  const src = `#include <stdio.h>\n#include <stddef.h>\n#include "${HEADER_PATH}"\nint main(void) {\n${lines.join('\n')}\nreturn 0;\n}\n`;
-  writeFileSync(join(dir, 'layout.c'), src);
-  execFileSync('gcc', ['-std=c11', '-Wall', '-Werror', '-o', join(dir, 'layout'), join(dir, 'layout.c')]);
-  const out = execFileSync(join(dir, 'layout'), { encoding: 'utf8' });
-  for (const line of out.trim().split('\n')) {
+  for (const name of Object.keys(contract.constants)) {
+    lines.push(`printf("C %s %lld\\n", "${name}", (long long)(${name}));`);
+  }
+  const src = `#include <stdio.h>\n#include <stddef.h>\n#include "${contract.header}"\nint main(void) {\n${lines.join('\n')}\nreturn 0;\n}\n`;
+  const base = join(dir, contract.mirror.replace(/\W/g, '_'));
+  writeFileSync(`${base}.c`, src);
+  execFileSync('gcc', ['-std=c11', '-Wall', '-Werror', '-Wpadded', '-I', join(ROOT, 'bpf'), '-o', base, `${base}.c`]);
+  const actual = new Map<string, number>();
+  for (const line of execFileSync(base, { encoding: 'utf8' }).trim().split('\n')) {
     const [kind, name, a, b] = line.split(' ');
     if (kind === 'S') actual.set(`sizeof ${name}`, Number(a));
     if (kind === 'F') {
@@ -41,42 +66,12 @@ before(() => {
     }
     if (kind === 'C') actual.set(name, Number(a));
   }
-});
+  return actual;
+}
 
-after(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-test('every struct size matches the header', () => {
-  for (const s of ALL_STRUCTS) {
-    assert.equal(s.size, actual.get(`sizeof ${s.struct}`), `sizeof(struct ${s.struct})`);
-    assert.equal(s.size % 8, 0, `struct ${s.struct} size is 8-byte aligned`);
-  }
-});
-
-test('every field offset and size matches the header', () => {
-  for (const s of ALL_STRUCTS) {
-    for (const [name, field] of Object.entries(s.fields)) {
-      assert.equal(field.offset, actual.get(`offsetof ${s.struct}.${name}`), `offsetof(${s.struct}, ${name})`);
-      assert.equal(field.size, actual.get(`sizeof ${s.struct}.${name}`), `sizeof(${s.struct}.${name})`);
-    }
-  }
-});
-
-test('fields tile each struct with no hidden padding', () => {
-  for (const s of ALL_STRUCTS) {
-    const fields = Object.values(s.fields).sort((x, y) => x.offset - y.offset);
-    let at = 0;
-    for (const fl of fields) {
-      assert.equal(fl.offset, at, `${s.struct}: a field starts at ${at}`);
-      at += fl.size;
-    }
-    assert.equal(at, s.size, `${s.struct}: fields end at sizeof`);
-  }
-});
-
-test('the mirror lists every field the header declares', () => {
-  const text = readFileSync(HEADER_PATH, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '');
+/** Struct names and their field names as the header declares them (comments stripped). */
+function declaredStructs(header: string): Map<string, string[]> {
+  const text = readFileSync(header, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '');
   const structRe = /struct\s+(kw_\w+)\s*\{([^}]*)\}\s*;/g;
   const declared = new Map<string, string[]>();
   for (let m = structRe.exec(text); m; m = structRe.exec(text)) {
@@ -87,19 +82,71 @@ test('the mirror lists every field the header declares', () => {
       .map((decl) => /(\w+)\s*(\[[^\]]*\])?$/.exec(decl)![1]);
     declared.set(m[1], names);
   }
-  const mirrored = new Map(ALL_STRUCTS.map((s) => [s.struct, Object.keys(s.fields)]));
-  assert.deepEqual([...declared.keys()].sort(), [...mirrored.keys()].sort(), 'the same structs on both sides');
-  for (const [name, fields] of declared) assert.deepEqual(mirrored.get(name), fields, `fields of struct ${name}`);
+  return declared;
+}
+
+let dir = '';
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kw-layout-'));
+});
+after(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('every constant matches the header, and the header has no unmirrored KW_ constants', () => {
-  for (const [name, value] of Object.entries(C_CONSTANTS)) assert.equal(value, actual.get(name), name);
-  const text = readFileSync(HEADER_PATH, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '');
-  const names = new Set([...text.matchAll(/\b(KW_[A-Z0-9_]+)\s*(=|\d|0x)/g)].map((m) => m[1]));
-  for (const name of names) assert.ok(name in C_CONSTANTS, `${name} is mirrored in records.ts`);
-});
+for (const contract of CONTRACTS) {
+  describe(`${contract.header.slice(ROOT.length + 1)} vs ${contract.mirror}`, () => {
+    let actual = new Map<string, number>();
+    before(() => {
+      actual = measure(contract, dir);
+    });
 
-test('DATA payload starts right after the fixed part', () => {
-  assert.equal(DATA_HEAD_SIZE, DATA.fields.data.offset, 'DATA_HEAD_SIZE');
-  assert.equal(DATA.size, DATA.fields.data.offset + DATA.fields.data.size, 'data[] ends the struct');
+    test('every struct size matches, 8-byte aligned', () => {
+      for (const s of contract.structs) {
+        assert.equal(s.size, actual.get(`sizeof ${s.struct}`), `sizeof(struct ${s.struct})`);
+        assert.equal(s.size % 8, 0, `struct ${s.struct} size is 8-byte aligned`);
+      }
+    });
+
+    test('every field offset and size matches', () => {
+      for (const s of contract.structs) {
+        for (const [name, field] of Object.entries(s.fields)) {
+          assert.equal(field.offset, actual.get(`offsetof ${s.struct}.${name}`), `offsetof(${s.struct}, ${name})`);
+          assert.equal(field.size, actual.get(`sizeof ${s.struct}.${name}`), `sizeof(${s.struct}.${name})`);
+        }
+      }
+    });
+
+    test('fields tile each struct with no hidden padding', () => {
+      for (const s of contract.structs) {
+        const fields = Object.values(s.fields).sort((x, y) => x.offset - y.offset);
+        let at = 0;
+        for (const fl of fields) {
+          assert.equal(fl.offset, at, `${s.struct}: a field starts at ${at}`);
+          at += fl.size;
+        }
+        assert.equal(at, s.size, `${s.struct}: fields end at sizeof`);
+      }
+    });
+
+    test('the mirror lists every struct and field the header declares', () => {
+      const declared = declaredStructs(contract.header);
+      const mirrored = new Map(contract.structs.map((s) => [s.struct, Object.keys(s.fields)]));
+      assert.deepEqual([...declared.keys()].sort(), [...mirrored.keys()].sort(), 'the same structs on both sides');
+      for (const [name, fields] of declared) assert.deepEqual(mirrored.get(name), fields, `fields of struct ${name}`);
+    });
+
+    test('every constant matches, and the header has no unmirrored KW_ constants', () => {
+      for (const [name, value] of Object.entries(contract.constants)) assert.equal(value, actual.get(name), name);
+      const text = readFileSync(contract.header, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '');
+      const names = new Set([...text.matchAll(/\b(KW_[A-Z0-9_]+)\s*(=|\d|0x)/g)].map((m) => m[1]));
+      for (const name of names) assert.ok(name in contract.constants, `${name} is mirrored in ${contract.mirror}`);
+    });
+  });
+}
+
+test('a DATA record sends its fixed part, then the payload that ends the struct', () => {
+  const fixed = Object.values(DATA.fields).filter((fl) => fl !== DATA.fields.data);
+  const fixedEnd = Math.max(...fixed.map((fl) => fl.offset + fl.size));
+  assert.equal(DATA_HEAD_SIZE, fixedEnd, 'DATA_HEAD_SIZE is where the fixed fields end');
+  assert.equal(DATA.size, DATA_HEAD_SIZE + DATA.fields.data.size, 'data[] is the last field');
 });
