@@ -1,14 +1,22 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * kong-watcher kernel side: sees the bytes Kong's nginx workers move on TCP sockets and
- * the life of each nginx request, and sends records (kong_watcher_events.h) to user space.
+ * kong-watcher kernel side: sees the bytes Kong's nginx workers move on TCP sockets, follows
+ * Kong's processes as they fork, exec and exit, and sends records (kong_watcher_events.h) to
+ * user space.
  *
- * Default data path: syscall tracepoints, exit only (nginx sockets are non-blocking, so only
- * the return value says how many bytes really moved), arguments taken from the task's user
- * registers. The libc uprobes are a selectable alternative; the nginx and Lua uprobes add
- * request boundaries and Lua time, which no syscall shows. Every hook first checks that the
- * current process is one user space put in kong_processes: all other processes cost one
- * hash lookup.
+ * Syscall tracepoints run for every process on the node, so every hook first tests the current
+ * tgid in a bitmap (kw_pid_bits: one load and a mask); the rest of the node pays only that.
+ * User space sets the bits of the processes it follows; the sched raw tracepoints below give a
+ * monitored process's forked children their bit before they run their first instruction, and
+ * clear a dead process's bit.
+ *
+ * Data path: exit of the syscalls nginx moves socket bytes with (recv -> recvfrom, send ->
+ * sendto, readv, writev, sendfile); exit only, because nginx sockets are non-blocking and only
+ * the return value says how many bytes moved; arguments are read from the task's user
+ * registers. read/write are not hooked: for nginx they are file and log I/O, and for the rest
+ * of the node they are the hottest syscalls. recvmsg/sendmsg are not hooked: nginx uses them
+ * only for unix and UDP channels. The libc uprobes are a selectable alternative; the Lua uprobes
+ * add time in Kong's Lua, which no syscall shows.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -19,7 +27,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define KW_AF_UNIX 1
 #define KW_AF_INET 2
 #define KW_AF_INET6 10
 #define KW_SOCK_STREAM 1
@@ -28,8 +35,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define KW_RCV_SHUTDOWN 1
 #define KW_EAGAIN 11
 #define KW_EINPROGRESS 115
-/* iovecs walked per readv/writev/recvmsg/sendmsg: nginx's writev chains are short. */
-#define KW_MAX_IOV 8
+/* iovecs walked per readv/writev: nginx's chains are short; a longer one sets
+ * KW_DATA_TAIL_UNKNOWN rather than send a tail that is not the transfer's end. */
+#define KW_MAX_IOV 16
 /* ngx_http_request_t.connection and ngx_connection_t.fd: unchanged since nginx 1.0, and
  * Debian's nginx has no DWARF to read them from. */
 #define KW_NGX_REQUEST_CONNECTION_OFF 8
@@ -42,7 +50,13 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set by user space before load. */
 const volatile __u32 kw_capture_bytes = 512;
 const volatile __u64 kw_wakeup_bytes = 256 * 1024;
+/* A process that execs a binary with this comm is reported (PROC EXEC) even when not
+ * monitored, so user space learns of a new nginx at once; all zero = none. */
+const volatile char kw_exec_comm[KW_COMM_LEN] = {};
 
+/* One bit per tgid, set and cleared by user space through the mmapped .bss (atomic or/and) and
+ * by the sched hooks below. */
+__u64 kw_pid_bits[KW_PID_WORDS] = {};
 /* Connection ids are never reused, unlike fds. */
 __u64 kw_next_conn_id = 0;
 
@@ -52,17 +66,10 @@ struct kw_conn_state {
 	__u64 bytes_written;
 	__u8 direction; /* enum kw_direction */
 	__u8 family;
-	/* Not a TCP socket over IP (files, pipes, AF_UNIX, UDP): the access log's write() then
-	 * costs one lookup instead of an inode walk. */
+	/* Not a TCP socket over IP (files, pipes, AF_UNIX, UDP): later hits on the fd cost one
+	 * lookup instead of an fd table walk. */
 	__u8 ignored;
 	__u8 _pad[5];
-};
-
-/* Worker processes fork from one master, so the same request address appears in each. */
-struct kw_request_key {
-	__u32 tgid;
-	__u32 _pad;
-	__u64 request_ptr;
 };
 
 struct kw_libc_call {
@@ -80,32 +87,22 @@ struct kw_lua_call {
 };
 
 /* The DATA record is built here, not on the 512-byte stack. The slack lets the verifier accept
- * masked offsets and lengths without proving their sum stays within data[]. */
+ * masked offsets and lengths without proving their sum stays within data[]; iov holds the
+ * iovec array of a readv/writev, read in one copy (twice KW_MAX_IOV for the mask's sake). */
 struct kw_data_scratch {
 	struct kw_data_event ev;
 	__u8 slack[2 * KW_MAX_CAPTURE];
+	struct iovec iov[2 * KW_MAX_IOV];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, struct kw_process_info);
-} kong_processes SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct kw_request_key);
-	__type(value, __u64);
-} request_start_times SEC(".maps");
-
+/* Keyed by tgid << 32 | fd. User space deletes a process's entries when it exits or execs
+ * (its sockets close without close()), or when it stops following it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 131072);
-	__type(key, __u64); /* tgid << 32 | fd */
+	__type(key, __u64);
 	__type(value, struct kw_conn_state);
-} http_requests SEC(".maps");
+} kw_conns SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -145,6 +142,11 @@ struct {
 	__type(value, struct kw_lua_call);
 } kw_lua_calls SEC(".maps");
 
+static __always_inline bool kw_monitored(__u32 tgid)
+{
+	return kw_pid_bits[(tgid >> 6) & (KW_PID_WORDS - 1)] & (1ULL << (tgid & 63));
+}
+
 static __always_inline void kw_count(__u32 stat)
 {
 	__u64 *value = bpf_map_lookup_elem(&kw_stats, &stat);
@@ -153,26 +155,16 @@ static __always_inline void kw_count(__u32 stat)
 		*value += 1;
 }
 
-/* Returns true when the current process is a monitored Kong process, counting the hit. */
-static __always_inline bool kw_is_kong(__u64 pid_tgid)
-{
-	__u32 tgid = pid_tgid >> 32;
-
-	if (!bpf_map_lookup_elem(&kong_processes, &tgid))
-		return false;
-	kw_count(KW_STAT_HOOK_HITS);
-	return true;
-}
-
 /* Records go out without a wake-up; the consumer polls on a timer. A wake-up is forced only by
  * the record that crosses the threshold, so a busy ring is drained before it overflows, and a
- * stalled consumer does not cost a wake-up (several microseconds in a VM) per record. */
-static __always_inline void kw_output(void *record, __u64 size)
+ * stalled consumer does not cost a wake-up (several microseconds in a VM) per record. Process
+ * events are rare and urgent (a new master's workers fork within milliseconds): they wake it. */
+static __always_inline void kw_output_flags(void *record, __u64 size, bool urgent)
 {
 	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 	__u64 flags = BPF_RB_NO_WAKEUP;
 
-	if (avail <= kw_wakeup_bytes && avail + size > kw_wakeup_bytes)
+	if (urgent || (avail <= kw_wakeup_bytes && avail + size > kw_wakeup_bytes))
 		flags = BPF_RB_FORCE_WAKEUP;
 	if (bpf_ringbuf_output(&events, record, size, flags))
 		kw_count(KW_STAT_LOST);
@@ -180,25 +172,25 @@ static __always_inline void kw_output(void *record, __u64 size)
 		kw_count(KW_STAT_EVENTS);
 }
 
-static __always_inline void kw_fill_header(struct kw_event_header *hdr, __u8 type, __u64 pid_tgid)
+static __always_inline void kw_output(void *record, __u64 size)
+{
+	kw_output_flags(record, size, false);
+}
+
+static __always_inline void kw_fill_header(struct kw_event_header *hdr, __u8 type, __u32 tgid)
 {
 	hdr->type = type;
 	hdr->_pad[0] = 0;
 	hdr->_pad[1] = 0;
 	hdr->_pad[2] = 0;
-	hdr->pid = pid_tgid >> 32;
+	hdr->pid = tgid;
 	hdr->timestamp_ns = bpf_ktime_get_ns();
 }
 
-static __always_inline struct pt_regs *kw_user_regs(void)
+/* The struct sock behind fd when it is a TCP socket over IPv4/IPv6, else NULL. Runs once per
+ * connection (open, first sight, close), never per transfer. */
+static __always_inline struct sock *kw_fd_tcp_sock(struct task_struct *task, __u32 fd)
 {
-	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-}
-
-/* The struct sock behind fd when it is a TCP socket over IPv4/IPv6, else NULL. */
-static __always_inline struct sock *kw_fd_tcp_sock(__u32 fd)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	struct file **fds;
 	struct file *file = NULL;
@@ -227,12 +219,11 @@ static __always_inline struct sock *kw_fd_tcp_sock(__u32 fd)
 	return sk;
 }
 
-static __always_inline void kw_emit_open(__u64 pid_tgid, __u32 fd, const struct kw_conn_state *state,
-					 struct sock *sk)
+static __always_inline void kw_emit_open(__u32 tgid, __u32 fd, const struct kw_conn_state *state, struct sock *sk)
 {
 	struct kw_conn_open_event ev = {};
 
-	kw_fill_header(&ev.hdr, KW_EVENT_CONN_OPEN, pid_tgid);
+	kw_fill_header(&ev.hdr, KW_EVENT_CONN_OPEN, tgid);
 	ev.conn_id = state->conn_id;
 	ev.fd = fd;
 	ev.direction = state->direction;
@@ -253,11 +244,11 @@ static __always_inline void kw_emit_open(__u64 pid_tgid, __u32 fd, const struct 
 }
 
 /* New state for fd: tracked (with a CONN_OPEN record) when it is a TCP socket, else ignored. */
-static __always_inline void kw_conn_create(__u64 pid_tgid, __u32 fd, __u8 direction)
+static __always_inline void kw_conn_create(struct task_struct *task, __u32 tgid, __u32 fd, __u8 direction)
 {
-	__u64 key = (pid_tgid & 0xffffffff00000000ULL) | fd;
+	__u64 key = ((__u64)tgid << 32) | fd;
 	struct kw_conn_state state = {};
-	struct sock *sk = kw_fd_tcp_sock(fd);
+	struct sock *sk = kw_fd_tcp_sock(task, fd);
 
 	if (sk) {
 		state.conn_id = __sync_fetch_and_add(&kw_next_conn_id, 1) + 1;
@@ -266,97 +257,120 @@ static __always_inline void kw_conn_create(__u64 pid_tgid, __u32 fd, __u8 direct
 	} else {
 		state.ignored = 1;
 	}
-	if (bpf_map_update_elem(&http_requests, &key, &state, BPF_ANY)) {
+	if (bpf_map_update_elem(&kw_conns, &key, &state, BPF_ANY)) {
 		kw_count(KW_STAT_CONN_MAP_FULL);
 		return;
 	}
 	if (sk) {
 		kw_count(KW_STAT_CONN_OPENED);
-		kw_emit_open(pid_tgid, fd, &state, sk);
+		kw_emit_open(tgid, fd, &state, sk);
 	}
 }
 
 /* State of fd, created on first sight for sockets that existed before the agent. */
-static __always_inline struct kw_conn_state *kw_conn_get(__u64 pid_tgid, __u32 fd)
+static __always_inline struct kw_conn_state *kw_conn_get(struct task_struct *task, __u32 tgid, __u32 fd)
 {
-	__u64 key = (pid_tgid & 0xffffffff00000000ULL) | fd;
-	struct kw_conn_state *state = bpf_map_lookup_elem(&http_requests, &key);
+	__u64 key = ((__u64)tgid << 32) | fd;
+	struct kw_conn_state *state = bpf_map_lookup_elem(&kw_conns, &key);
 
 	if (state)
 		return state;
-	kw_conn_create(pid_tgid, fd, KW_DIR_UNKNOWN);
-	return bpf_map_lookup_elem(&http_requests, &key);
+	kw_conn_create(task, tgid, fd, KW_DIR_UNKNOWN);
+	return bpf_map_lookup_elem(&kw_conns, &key);
 }
 
-static __always_inline __u32 kw_capture_limit(__u32 moved)
+/* The first cap bytes of a plain buffer; the last bytes only when data[] does not reach them. */
+static __always_inline void kw_copy_buf(struct kw_data_scratch *s, __u64 buf, __u32 moved, __u32 cap)
 {
-	__u32 limit = kw_capture_bytes;
-
-	if (limit > KW_MAX_CAPTURE)
-		limit = KW_MAX_CAPTURE;
-	return moved < limit ? moved : limit;
-}
-
-static __always_inline void kw_copy_buf(struct kw_data_scratch *s, __u64 buf, __u32 moved)
-{
-	__u32 cap = kw_capture_limit(moved);
-	__u32 tail = moved < KW_TAIL_LEN ? moved : KW_TAIL_LEN;
+	__u32 tail;
 
 	kw_opaque(cap);
-	kw_opaque(tail);
-	bpf_probe_read_user(s->ev.data, cap & (2 * KW_MAX_CAPTURE - 1), (void *)buf);
-	bpf_probe_read_user(s->ev.tail, tail & (2 * KW_TAIL_LEN - 1), (void *)(buf + moved - tail));
+	if (bpf_probe_read_user(s->ev.data, cap & (2 * KW_MAX_CAPTURE - 1), (void *)buf)) {
+		s->ev.flags |= KW_DATA_TAIL_UNKNOWN;
+		return;
+	}
 	s->ev.captured_len = cap;
-	s->ev.tail_len = tail;
+	if (moved <= cap)
+		return;
+	tail = moved < KW_TAIL_LEN ? moved : KW_TAIL_LEN;
+	kw_opaque(tail);
+	if (bpf_probe_read_user(s->ev.tail, tail & (2 * KW_TAIL_LEN - 1), (void *)(buf + moved - tail)))
+		s->ev.flags |= KW_DATA_TAIL_UNKNOWN;
+	else
+		s->ev.tail_len = tail;
 }
 
-/* Copies from an iovec array as far as the syscall really moved bytes. */
-static __always_inline void kw_copy_iov(struct kw_data_scratch *s, __u64 iov, __u32 iovcnt, __u32 moved)
+/* Copies from an iovec array as far as the syscall really moved bytes. The tail comes from the
+ * last two segments moved (a chunked body's "\r\n" and "0\r\n\r\n" are often segments of their
+ * own); when the walk stops before every moved byte is accounted for, no tail is sent. */
+static __always_inline void kw_copy_iov(struct kw_data_scratch *s, __u64 iov, __u32 iovcnt, __u32 moved,
+					__u32 cap)
 {
-	__u32 cap = kw_capture_limit(moved);
-	__u32 off = 0, left = moved, last_len = 0, tail;
-	__u64 last_base = 0;
+	__u32 n = iovcnt < KW_MAX_IOV ? iovcnt : KW_MAX_IOV;
+	__u32 off = 0, left = moved, last_len = 0, prev_len = 0, n0 = 0, n1;
+	__u64 last_base = 0, prev_base = 0;
 
+	kw_opaque(n);
+	if (bpf_probe_read_user(s->iov, (n & (2 * KW_MAX_IOV - 1)) * sizeof(struct iovec), (void *)iov)) {
+		s->ev.flags |= KW_DATA_TAIL_UNKNOWN;
+		return;
+	}
 	for (int i = 0; i < KW_MAX_IOV; i++) {
-		struct iovec v;
+		__u64 base;
 		__u32 seg;
 
-		if (i >= iovcnt || left == 0)
+		if (i >= n || left == 0)
 			break;
-		if (bpf_probe_read_user(&v, sizeof(v), (void *)(iov + i * sizeof(v))))
-			break;
-		seg = v.iov_len < left ? v.iov_len : left;
+		base = (__u64)s->iov[i].iov_base;
+		seg = s->iov[i].iov_len < left ? s->iov[i].iov_len : left;
+		if (seg == 0)
+			continue;
 		if (off < cap) {
 			__u32 chunk = cap - off;
 
 			if (chunk > seg)
 				chunk = seg;
 			kw_opaque(chunk);
-			bpf_probe_read_user(&s->ev.data[off & (KW_MAX_CAPTURE - 1)],
-					    chunk & (2 * KW_MAX_CAPTURE - 1), v.iov_base);
+			if (bpf_probe_read_user(&s->ev.data[off & (KW_MAX_CAPTURE - 1)], chunk & (2 * KW_MAX_CAPTURE - 1),
+						(void *)base))
+				break;
 			off += chunk;
 		}
-		if (seg) {
-			last_base = (__u64)v.iov_base;
-			last_len = seg;
-		}
+		prev_base = last_base;
+		prev_len = last_len;
+		last_base = base;
+		last_len = seg;
 		left -= seg;
 	}
-	tail = last_len < KW_TAIL_LEN ? last_len : KW_TAIL_LEN;
-	kw_opaque(tail);
-	bpf_probe_read_user(s->ev.tail, tail & (2 * KW_TAIL_LEN - 1), (void *)(last_base + last_len - tail));
 	s->ev.captured_len = off;
-	s->ev.tail_len = tail;
+	if (left) {
+		s->ev.flags |= KW_DATA_TAIL_UNKNOWN;
+		return;
+	}
+	if (moved <= off)
+		return;
+	n1 = last_len < KW_TAIL_LEN ? last_len : KW_TAIL_LEN;
+	if (n1 < KW_TAIL_LEN)
+		n0 = KW_TAIL_LEN - n1 < prev_len ? KW_TAIL_LEN - n1 : prev_len;
+	kw_opaque(n0);
+	kw_opaque(n1);
+	if (bpf_probe_read_user(s->ev.tail, n0 & (KW_TAIL_LEN - 1), (void *)(prev_base + prev_len - n0)) ||
+	    bpf_probe_read_user(&s->ev.tail[n0 & (KW_TAIL_LEN - 1)], n1 & (2 * KW_TAIL_LEN - 1),
+				(void *)(last_base + last_len - n1))) {
+		s->ev.flags |= KW_DATA_TAIL_UNKNOWN;
+		return;
+	}
+	s->ev.tail_len = n0 + n1;
 }
 
 /* One read or write that returned ret. buf is a buffer, or an iovec array when iovcnt > 0;
  * 0 when the bytes are not in user memory (sendfile). */
-static __always_inline void kw_data(__u64 pid_tgid, long ret, __u32 fd, __u64 buf, __u32 iovcnt, __u8 op,
-				    __u8 source)
+static __always_inline void kw_data(struct task_struct *task, __u32 tgid, long ret, __u32 fd, __u64 buf,
+				    __u32 iovcnt, __u8 op, __u8 source)
 {
-	struct kw_conn_state *state = kw_conn_get(pid_tgid, fd);
+	struct kw_conn_state *state = kw_conn_get(task, tgid, fd);
 	struct kw_data_scratch *s;
-	__u32 cpu, moved, captured;
+	__u32 cpu, moved, cap, captured;
 
 	if (!state || state->ignored)
 		return;
@@ -370,7 +384,7 @@ static __always_inline void kw_data(__u64 pid_tgid, long ret, __u32 fd, __u64 bu
 	s = bpf_map_lookup_elem(&kw_scratch, &cpu);
 	if (!s)
 		return;
-	kw_fill_header(&s->ev.hdr, KW_EVENT_DATA, pid_tgid);
+	kw_fill_header(&s->ev.hdr, KW_EVENT_DATA, tgid);
 	s->ev.conn_id = state->conn_id;
 	s->ev.result = ret;
 	s->ev.fd = fd;
@@ -382,11 +396,16 @@ static __always_inline void kw_data(__u64 pid_tgid, long ret, __u32 fd, __u64 bu
 	s->ev.tail_len = 0;
 	__builtin_memset(s->ev._pad, 0, sizeof(s->ev._pad));
 	moved = ret > 0 ? (__u32)ret : 0;
+	cap = kw_capture_bytes < KW_MAX_CAPTURE ? kw_capture_bytes : KW_MAX_CAPTURE;
+	if (cap > moved)
+		cap = moved;
 	if (moved && buf) {
 		if (iovcnt)
-			kw_copy_iov(s, buf, iovcnt, moved);
+			kw_copy_iov(s, buf, iovcnt, moved, cap);
 		else
-			kw_copy_buf(s, buf, moved);
+			kw_copy_buf(s, buf, moved, cap);
+	} else if (moved) {
+		s->ev.flags |= KW_DATA_TAIL_UNKNOWN;
 	}
 	captured = s->ev.captured_len;
 	if (moved > captured)
@@ -397,105 +416,98 @@ static __always_inline void kw_data(__u64 pid_tgid, long ret, __u32 fd, __u64 bu
 
 /* ---- syscall tracepoints: the default data path ---- */
 
-/* Exit of a syscall whose arguments are (fd, buf-or-iov, count-or-iovcnt). */
-#define KW_SYSCALL_EXIT_IO(name, op, source, is_iov)                                              \
-	SEC("tracepoint/syscalls/sys_exit_" #name)                                                \
-	int kw_sys_exit_##name(struct trace_event_raw_sys_exit *ctx)                              \
-	{                                                                                         \
-		__u64 pid_tgid = bpf_get_current_pid_tgid();                                      \
-		struct pt_regs *regs;                                                             \
-		long ret = ctx->ret;                                                              \
-                                                                                                  \
-		if (!kw_is_kong(pid_tgid) || ret == -KW_EAGAIN)                                   \
-			return 0;                                                                 \
-		regs = kw_user_regs();                                                            \
-		kw_data(pid_tgid, ret, PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs), \
-			(is_iov) ? (__u32)PT_REGS_PARM3_CORE_SYSCALL(regs) : 0, op, source);        \
-		return 0;                                                                         \
-	}
+/* Exit of a syscall whose arguments are (fd, buf-or-iov, count-or-iovcnt). The bitmap test
+ * comes first and costs the rest of the node one load; EAGAIN (a non-blocking socket with
+ * nothing to read) is dropped before any map work. */
+static __always_inline int kw_io_exit(long ret, __u8 op, __u8 source, bool iov, bool in_user_memory)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 tgid = task->tgid;
+	struct pt_regs *regs;
 
-KW_SYSCALL_EXIT_IO(read, KW_OP_READ, KW_SRC_READ, 0)
-KW_SYSCALL_EXIT_IO(readv, KW_OP_READ, KW_SRC_READV, 1)
-KW_SYSCALL_EXIT_IO(recvfrom, KW_OP_READ, KW_SRC_RECVFROM, 0)
-KW_SYSCALL_EXIT_IO(write, KW_OP_WRITE, KW_SRC_WRITE, 0)
-KW_SYSCALL_EXIT_IO(writev, KW_OP_WRITE, KW_SRC_WRITEV, 1)
-KW_SYSCALL_EXIT_IO(sendto, KW_OP_WRITE, KW_SRC_SENDTO, 0)
+	if (!kw_monitored(tgid) || ret == -KW_EAGAIN)
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	kw_data(task, tgid, ret, PT_REGS_PARM1_SYSCALL(regs), in_user_memory ? PT_REGS_PARM2_SYSCALL(regs) : 0,
+		iov ? (__u32)PT_REGS_PARM3_SYSCALL(regs) : 0, op, source);
+	return 0;
+}
 
-/* recvmsg/sendmsg(fd, msghdr, flags): the iovecs hang off the user's msghdr. */
-#define KW_SYSCALL_EXIT_MSG(name, op, source)                                                     \
-	SEC("tracepoint/syscalls/sys_exit_" #name)                                                \
-	int kw_sys_exit_##name(struct trace_event_raw_sys_exit *ctx)                              \
-	{                                                                                         \
-		__u64 pid_tgid = bpf_get_current_pid_tgid();                                      \
-		struct user_msghdr msg = {};                                                      \
-		struct pt_regs *regs;                                                             \
-		long ret = ctx->ret;                                                              \
-                                                                                                  \
-		if (!kw_is_kong(pid_tgid) || ret == -KW_EAGAIN)                                   \
-			return 0;                                                                 \
-		regs = kw_user_regs();                                                            \
-		bpf_probe_read_user(&msg, sizeof(msg), (void *)PT_REGS_PARM2_CORE_SYSCALL(regs)); \
-		kw_data(pid_tgid, ret, PT_REGS_PARM1_CORE_SYSCALL(regs), (__u64)msg.msg_iov,      \
-			msg.msg_iov ? (__u32)msg.msg_iovlen : 0, op, source);                     \
-		return 0;                                                                         \
-	}
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int kw_recvfrom(struct trace_event_raw_sys_exit *ctx)
+{
+	return kw_io_exit(ctx->ret, KW_OP_READ, KW_SRC_RECVFROM, false, true);
+}
 
-KW_SYSCALL_EXIT_MSG(recvmsg, KW_OP_READ, KW_SRC_RECVMSG)
-KW_SYSCALL_EXIT_MSG(sendmsg, KW_OP_WRITE, KW_SRC_SENDMSG)
+SEC("tracepoint/syscalls/sys_exit_readv")
+int kw_readv(struct trace_event_raw_sys_exit *ctx)
+{
+	return kw_io_exit(ctx->ret, KW_OP_READ, KW_SRC_READV, true, true);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int kw_sendto(struct trace_event_raw_sys_exit *ctx)
+{
+	return kw_io_exit(ctx->ret, KW_OP_WRITE, KW_SRC_SENDTO, false, true);
+}
+
+SEC("tracepoint/syscalls/sys_exit_writev")
+int kw_writev(struct trace_event_raw_sys_exit *ctx)
+{
+	return kw_io_exit(ctx->ret, KW_OP_WRITE, KW_SRC_WRITEV, true, true);
+}
 
 /* sendfile(out_fd, in_fd, offset, count): bytes come from a file, so only the count is known. */
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
-int kw_sys_exit_sendfile64(struct trace_event_raw_sys_exit *ctx)
+int kw_sendfile(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	long ret = ctx->ret;
-
-	if (!kw_is_kong(pid_tgid) || ret == -KW_EAGAIN)
-		return 0;
-	kw_data(pid_tgid, ret, PT_REGS_PARM1_CORE_SYSCALL(kw_user_regs()), 0, 0, KW_OP_WRITE, KW_SRC_SENDFILE);
-	return 0;
+	return kw_io_exit(ctx->ret, KW_OP_WRITE, KW_SRC_SENDFILE, false, false);
 }
 
 /* ---- connection lifetime (attached in every data path mode) ---- */
 
-static __always_inline int kw_accepted(struct trace_event_raw_sys_exit *ctx)
+static __always_inline int kw_accepted(long ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 tgid = task->tgid;
 
-	if (!kw_is_kong(pid_tgid) || ctx->ret < 0)
+	if (!kw_monitored(tgid) || ret < 0)
 		return 0;
-	kw_conn_create(pid_tgid, ctx->ret, KW_DIR_SERVER);
+	kw_conn_create(task, tgid, ret, KW_DIR_SERVER);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept4")
-int kw_sys_exit_accept4(struct trace_event_raw_sys_exit *ctx)
+int kw_accept4(struct trace_event_raw_sys_exit *ctx)
 {
-	return kw_accepted(ctx);
+	return kw_accepted(ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept")
-int kw_sys_exit_accept(struct trace_event_raw_sys_exit *ctx)
+int kw_accept(struct trace_event_raw_sys_exit *ctx)
 {
-	return kw_accepted(ctx);
+	return kw_accepted(ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_connect")
-int kw_sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
+int kw_connect(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 tgid = task->tgid;
 	long ret = ctx->ret;
+	struct pt_regs *regs;
 
-	if (!kw_is_kong(pid_tgid) || (ret != 0 && ret != -KW_EINPROGRESS))
+	if (!kw_monitored(tgid) || (ret != 0 && ret != -KW_EINPROGRESS))
 		return 0;
-	kw_conn_create(pid_tgid, PT_REGS_PARM1_CORE_SYSCALL(kw_user_regs()), KW_DIR_CLIENT);
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	kw_conn_create(task, tgid, PT_REGS_PARM1_SYSCALL(regs), KW_DIR_CLIENT);
 	return 0;
 }
 
 /* Only for tracked sockets at close: one fd table walk per connection, not per request. */
-static __always_inline __u8 kw_peer_state(__u32 fd)
+static __always_inline __u8 kw_peer_state(struct task_struct *task, __u32 fd)
 {
-	struct sock *sk = kw_fd_tcp_sock(fd);
+	struct sock *sk = kw_fd_tcp_sock(task, fd);
 	__u8 peer = 0;
 
 	if (!sk)
@@ -510,49 +522,124 @@ static __always_inline __u8 kw_peer_state(__u32 fd)
 
 /* Entry, not exit: the fd may be reused by another thread as soon as close() returns. */
 SEC("tracepoint/syscalls/sys_enter_close")
-int kw_sys_enter_close(struct trace_event_raw_sys_enter *ctx)
+int kw_close(struct trace_event_raw_sys_enter *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 fd = ctx->args[0];
-	__u64 key = (pid_tgid & 0xffffffff00000000ULL) | fd;
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 tgid = task->tgid;
+	__u32 fd;
+	__u64 key;
 	struct kw_conn_state *state;
 	struct kw_conn_close_event ev = {};
 
-	if (!kw_is_kong(pid_tgid))
+	if (!kw_monitored(tgid))
 		return 0;
-	state = bpf_map_lookup_elem(&http_requests, &key);
+	fd = ctx->args[0];
+	key = ((__u64)tgid << 32) | fd;
+	state = bpf_map_lookup_elem(&kw_conns, &key);
 	if (!state)
 		return 0;
 	if (!state->ignored) {
-		kw_fill_header(&ev.hdr, KW_EVENT_CONN_CLOSE, pid_tgid);
+		kw_fill_header(&ev.hdr, KW_EVENT_CONN_CLOSE, tgid);
 		ev.conn_id = state->conn_id;
 		ev.fd = fd;
 		ev.direction = state->direction;
-		ev.peer_state = kw_peer_state(fd);
+		ev.peer_state = kw_peer_state(task, fd);
 		ev.bytes_read = state->bytes_read;
 		ev.bytes_written = state->bytes_written;
 		kw_count(KW_STAT_CONN_CLOSED);
 		kw_output(&ev, sizeof(ev));
 	}
-	bpf_map_delete_elem(&http_requests, &key);
+	bpf_map_delete_elem(&kw_conns, &key);
 	return 0;
 }
 
-/* ---- nginx request lifecycle uprobes (off by default) ---- */
+/* ---- processes: raw tracepoints, so they need no tracefs and no BTF-typed attach ---- */
 
-SEC("uprobe")
-int BPF_KPROBE(uprobe_kong_http_request, void *r)
+static __always_inline void kw_emit_proc(__u8 kind, __u32 pid, __u32 ppid, const char *comm)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct kw_request_key key = {.tgid = pid_tgid >> 32, .request_ptr = (__u64)r};
-	__u64 now;
+	struct kw_proc_event ev = {};
 
-	if (!kw_is_kong(pid_tgid))
+	kw_fill_header(&ev.hdr, KW_EVENT_PROC, pid);
+	ev.ppid = ppid;
+	ev.event = kind;
+	bpf_probe_read_kernel(ev.comm, sizeof(ev.comm), comm);
+	kw_output_flags(&ev, sizeof(ev), true);
+}
+
+/* sched_process_fork(parent, child), run by the parent. A new process (not a thread) of a
+ * monitored one is monitored before it runs: a worker forked by a reload, or a respawned one,
+ * is seen from its first accept. */
+SEC("raw_tp/sched_process_fork")
+int kw_proc_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	__u32 tgid = task->tgid;
+	__u32 pid = BPF_CORE_READ(child, pid);
+
+	if (pid != BPF_CORE_READ(child, tgid))
 		return 0;
-	now = bpf_ktime_get_ns();
-	bpf_map_update_elem(&request_start_times, &key, &now, BPF_ANY);
+	if (!kw_monitored(tgid)) {
+		/* A bit already set for a new process is stale: user space followed a pid that died
+		 * before its bit was set, and the pid now names an unrelated process. */
+		if (kw_monitored(pid))
+			__sync_fetch_and_and(&kw_pid_bits[(pid >> 6) & (KW_PID_WORDS - 1)], ~(1ULL << (pid & 63)));
+		return 0;
+	}
+	__sync_fetch_and_or(&kw_pid_bits[(pid >> 6) & (KW_PID_WORDS - 1)], 1ULL << (pid & 63));
+	kw_count(KW_STAT_FORKS_FOLLOWED);
+	kw_emit_proc(KW_PROC_FORK, pid, tgid, child->comm);
 	return 0;
 }
+
+/* sched_process_exit(task), run by each exiting thread. When the last thread of a monitored
+ * process exits, its bit is cleared and user space is told: the kernel closes the process's
+ * sockets without close(), so no CONN_CLOSE will come. */
+SEC("raw_tp/sched_process_exit")
+int kw_proc_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 tgid = task->tgid;
+
+	if (!kw_monitored(tgid))
+		return 0;
+	/* signal->live counts the threads still running; do_exit decrements it before this hook. */
+	if (task->signal->live.counter)
+		return 0;
+	__sync_fetch_and_and(&kw_pid_bits[(tgid >> 6) & (KW_PID_WORDS - 1)], ~(1ULL << (tgid & 63)));
+	kw_emit_proc(KW_PROC_EXIT, tgid, 0, task->comm);
+	return 0;
+}
+
+static __always_inline bool kw_is_exec_comm(const char *comm)
+{
+	if (!kw_exec_comm[0])
+		return false;
+	for (int i = 0; i < KW_COMM_LEN; i++) {
+		if (comm[i] != kw_exec_comm[i])
+			return false;
+		if (!comm[i])
+			return true;
+	}
+	return true;
+}
+
+/* sched_process_exec(task, old_pid, bprm), run by the task after the new image is in place. */
+SEC("raw_tp/sched_process_exec")
+int kw_proc_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 tgid = task->tgid;
+	char comm[KW_COMM_LEN] = {};
+
+	bpf_get_current_comm(comm, sizeof(comm));
+	if (!kw_monitored(tgid) && !kw_is_exec_comm(comm))
+		return 0;
+	kw_emit_proc(KW_PROC_EXEC, tgid, 0, comm);
+	return 0;
+}
+
+/* ---- Lua phase uprobes (off by default) ---- */
 
 static __always_inline __s32 kw_ngx_request_fd(__u64 r)
 {
@@ -565,53 +652,25 @@ static __always_inline __s32 kw_ngx_request_fd(__u64 r)
 	return fd;
 }
 
-static __always_inline __u64 kw_conn_id_of(__u64 pid_tgid, __s32 fd)
+static __always_inline __u64 kw_conn_id_of(__u32 tgid, __s32 fd)
 {
-	__u64 key = (pid_tgid & 0xffffffff00000000ULL) | (__u32)fd;
+	__u64 key = ((__u64)tgid << 32) | (__u32)fd;
 	struct kw_conn_state *state;
 
 	if (fd < 0)
 		return 0;
-	state = bpf_map_lookup_elem(&http_requests, &key);
+	state = bpf_map_lookup_elem(&kw_conns, &key);
 	return state && !state->ignored ? state->conn_id : 0;
-}
-
-/* ngx_http_free_request(r, rc): the request is over (after the log phase). start_ns is 0 when
- * its start was not seen (requests that never reached ngx_http_process_request). */
-SEC("uprobe")
-int BPF_KPROBE(uprobe_kong_http_response, void *r)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct kw_request_key key = {.tgid = pid_tgid >> 32, .request_ptr = (__u64)r};
-	struct kw_ngx_request_event ev = {};
-	__u64 *start;
-	__s32 fd;
-
-	if (!kw_is_kong(pid_tgid))
-		return 0;
-	kw_fill_header(&ev.hdr, KW_EVENT_NGX_REQUEST, pid_tgid);
-	start = bpf_map_lookup_elem(&request_start_times, &key);
-	if (start) {
-		ev.start_ns = *start;
-		bpf_map_delete_elem(&request_start_times, &key);
-	}
-	fd = kw_ngx_request_fd((__u64)r);
-	ev.end_ns = ev.hdr.timestamp_ns;
-	ev.request_ptr = (__u64)r;
-	ev.fd = fd;
-	ev.conn_id = kw_conn_id_of(pid_tgid, fd);
-	kw_output(&ev, sizeof(ev));
-	return 0;
 }
 
 /* ngx_http_lua_{rewrite,access,content,log}_handler(r): one program, the phase is the cookie. */
 SEC("uprobe")
-int BPF_KPROBE(uprobe_kong_lua_handler, void *r)
+int BPF_KPROBE(kw_lua_enter, void *r)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct kw_lua_call call = {};
 
-	if (!kw_is_kong(pid_tgid))
+	if (!kw_monitored(pid_tgid >> 32))
 		return 0;
 	call.start_ns = bpf_ktime_get_ns();
 	call.request_ptr = (__u64)r;
@@ -621,19 +680,20 @@ int BPF_KPROBE(uprobe_kong_lua_handler, void *r)
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(uretprobe_kong_lua_handler)
+int BPF_KRETPROBE(kw_lua_return)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
 	struct kw_lua_phase_event ev = {};
 	struct kw_lua_call *call;
 	__s32 fd;
 
-	if (!kw_is_kong(pid_tgid))
+	if (!kw_monitored(tgid))
 		return 0;
 	call = bpf_map_lookup_elem(&kw_lua_calls, &pid_tgid);
 	if (!call)
 		return 0;
-	kw_fill_header(&ev.hdr, KW_EVENT_LUA_PHASE, pid_tgid);
+	kw_fill_header(&ev.hdr, KW_EVENT_LUA_PHASE, tgid);
 	ev.start_ns = call->start_ns;
 	ev.end_ns = ev.hdr.timestamp_ns;
 	ev.request_ptr = call->request_ptr;
@@ -641,19 +701,19 @@ int BPF_KRETPROBE(uretprobe_kong_lua_handler)
 	bpf_map_delete_elem(&kw_lua_calls, &pid_tgid);
 	fd = kw_ngx_request_fd(ev.request_ptr);
 	ev.fd = fd;
-	ev.conn_id = kw_conn_id_of(pid_tgid, fd);
+	ev.conn_id = kw_conn_id_of(tgid, fd);
 	kw_output(&ev, sizeof(ev));
 	return 0;
 }
 
-/* ---- libc uprobes: the "libc" data path (about 10x the cost of a tracepoint per hit) ---- */
+/* ---- libc uprobes: the "libc" data path (about 20x the cost of a tracepoint per hit) ---- */
 
 static __always_inline int kw_libc_enter(__u64 fd, __u64 buf, __u32 iovcnt)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct kw_libc_call call = {.buf = buf, .fd = fd, .iovcnt = iovcnt, .iov = iovcnt > 0};
 
-	if (!kw_is_kong(pid_tgid))
+	if (!kw_monitored(pid_tgid >> 32))
 		return 0;
 	bpf_map_update_elem(&kw_libc_calls, &pid_tgid, &call, BPF_ANY);
 	return 0;
@@ -664,9 +724,10 @@ static __always_inline int kw_libc_enter(__u64 fd, __u64 buf, __u32 iovcnt)
 static __always_inline int kw_libc_return(long ret, __u8 op, __u8 source)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
 	struct kw_libc_call *found, call;
 
-	if (!kw_is_kong(pid_tgid))
+	if (!kw_monitored(tgid))
 		return 0;
 	found = bpf_map_lookup_elem(&kw_libc_calls, &pid_tgid);
 	if (!found)
@@ -675,44 +736,44 @@ static __always_inline int kw_libc_return(long ret, __u8 op, __u8 source)
 	bpf_map_delete_elem(&kw_libc_calls, &pid_tgid);
 	if (ret < 0)
 		return 0;
-	kw_data(pid_tgid, ret, call.fd, call.buf, call.iov ? call.iovcnt : 0, op, source);
+	kw_data(bpf_get_current_task_btf(), tgid, ret, call.fd, call.buf, call.iov ? call.iovcnt : 0, op, source);
 	return 0;
 }
 
 /* read, recv, recvfrom: (fd, buf, ...) */
 SEC("uprobe")
-int BPF_KPROBE(uprobe_read, int fd, void *buf)
+int BPF_KPROBE(kw_libc_rd, int fd, void *buf)
 {
 	return kw_libc_enter(fd, (__u64)buf, 0);
 }
 
 SEC("uprobe")
-int BPF_KPROBE(uprobe_readv, int fd, void *iov, int iovcnt)
+int BPF_KPROBE(kw_libc_rdv, int fd, void *iov, int iovcnt)
 {
 	return kw_libc_enter(fd, (__u64)iov, iovcnt > 0 ? iovcnt : 0);
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(uretprobe_read, long ret)
+int BPF_KRETPROBE(kw_libc_rd_ret, long ret)
 {
 	return kw_libc_return(ret, KW_OP_READ, KW_SRC_LIBC_READ);
 }
 
 /* write, send, sendto: (fd, buf, ...) */
 SEC("uprobe")
-int BPF_KPROBE(uprobe_write, int fd, void *buf)
+int BPF_KPROBE(kw_libc_wr, int fd, void *buf)
 {
 	return kw_libc_enter(fd, (__u64)buf, 0);
 }
 
 SEC("uprobe")
-int BPF_KPROBE(uprobe_writev, int fd, void *iov, int iovcnt)
+int BPF_KPROBE(kw_libc_wrv, int fd, void *iov, int iovcnt)
 {
 	return kw_libc_enter(fd, (__u64)iov, iovcnt > 0 ? iovcnt : 0);
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(uretprobe_write, long ret)
+int BPF_KRETPROBE(kw_libc_wr_ret, long ret)
 {
 	return kw_libc_return(ret, KW_OP_WRITE, KW_SRC_LIBC_WRITE);
 }

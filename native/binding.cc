@@ -2,12 +2,14 @@
 // (args.h); everything behind them lives in its own class.
 #include <napi.h>
 
+#include "assembler_js.h"
 #include "capture.h"
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Capture", kw::Capture::Define(env));
+  exports.Set("Assembler", kw::AssemblerJs::Define(env));
   return exports;
 }
 

@@ -1,32 +1,18 @@
-// The JS Capture object: owns the BPF skeleton, its links, the drain thread and the sinks.
+// The JS Capture object (src/capture/native.ts: NativeCapture): checks arguments (a wrong one
+// throws TypeError), converts between JS and C++, and delegates to a Session. It owns the two
+// JS callbacks' sinks, which outlive the session so that the last batch and `done` get out.
 #pragma once
 
 #include <napi.h>
 
-#include <cstdint>
-#include <map>
 #include <memory>
-#include <string>
-#include <vector>
 
-#include "kong_watcher_events.h"
-
-struct kong_uprobe_sidecar;
-struct bpf_link;
+#include "session.h"
 
 namespace kw {
 
 class BatchSink;
-class DrainThread;
 class LogSink;
-
-struct CaptureOptions {
-  uint64_t ringBufferBytes = 16 << 20;
-  uint64_t captureBytes = 512;
-  uint64_t wakeupBytes = 256 << 10;
-  uint64_t pollIntervalMs = 10;
-  bool libcDataPath = false;
-};
 
 class Capture : public Napi::ObjectWrap<Capture> {
  public:
@@ -40,39 +26,24 @@ class Capture : public Napi::ObjectWrap<Capture> {
   Napi::Value RemoveProcess(const Napi::CallbackInfo& info);
   Napi::Value AttachUprobes(const Napi::CallbackInfo& info);
   Napi::Value DetachUprobes(const Napi::CallbackInfo& info);
+  Napi::Value Inject(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Stop(const Napi::CallbackInfo& info);
 
-  // Each returns an empty string on success, else a message for a JS Error.
-  std::string Open();
-  std::string OpenOnce(int* loadErrno);
-  std::string AttachTracepoints();
-  std::string MapRingPositions();
-  bool Running(Napi::Env env);
-  // Counters read from the kernel and the drain; kept after stop() so the last figures can be logged.
-  struct Totals {
-    uint64_t stat[KW_STAT_MAX] = {};
-    uint64_t batches = 0, ringUsed = 0;
-  };
-  Totals ReadTotals();
-  void PurgeProcess(uint32_t pid);
-  void DetachPid(int pid);
-  void Shutdown();
+  // Throws (Error) and returns false unless the capture runs, and for kernel-only methods unless
+  // it has a kernel side.
+  bool Running(Napi::Env env, const char* method, bool needsKernel);
+  void Shutdown(Napi::Function done);
 
-  CaptureOptions options_;
+  SessionOptions options_;
   Napi::FunctionReference onBatch_;
   Napi::FunctionReference onLog_;
-  kong_uprobe_sidecar* skel_ = nullptr;
-  std::vector<bpf_link*> tracepointLinks_;
-  std::map<int, std::vector<bpf_link*>> uprobeLinks_;
   std::unique_ptr<LogSink> log_;
   std::unique_ptr<BatchSink> sink_;
-  std::unique_ptr<DrainThread> drain_;
-  void* ringPages_ = nullptr;
-  size_t ringPagesLen_ = 0;
+  std::unique_ptr<Session> session_;
+  bool valid_ = false;
   bool started_ = false;
   bool stopped_ = false;
-  Totals final_;
 };
 
 }  // namespace kw

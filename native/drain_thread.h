@@ -1,43 +1,74 @@
-// The thread that drains the BPF ring buffer. Records are sent without wake-ups, so every
-// poll (bounded by pollMs) is followed by a consume; each pass ends with one batch to JS.
+// The drain thread: records from a source (the ring buffer, or replay's injected buffers) ->
+// the assembler -> frames into the batch sink, one batch per pass. A pass runs every poll period
+// (earlier when the kernel forces a wake-up); about once a second it also lets the assembler
+// finish exchanges stuck on silent connections. It drops a process's kernel entries once its
+// PROC EXIT record arrives. On Stop() it makes a last pass, reports what is unfinished
+// (FlushAll), hands the last batch over and is joined. It never runs JS and takes no signals.
 #pragma once
 
-#include <atomic>
-#include <string>
-#include <thread>
+#include <pthread.h>
 
-struct ring_buffer;
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "assembler/assembler.h"
 
 namespace kw {
 
 class BatchSink;
 class LogSink;
+class ProcessTable;
+class RecordSource;
+
+struct DrainOptions {
+  int pollMs = 10;
+  // Stop consuming while JS is behind (the ring buffer then holds the backlog, and the kernel
+  // counts what it loses). Off in replay mode, where JS is the producer.
+  bool waitForJs = true;
+  // Replay: the assembler's clock is the newest record's timestamp, not the machine's.
+  bool recordClock = false;
+};
 
 class DrainThread {
  public:
-  DrainThread(int ringFd, int pollMs, BatchSink* sink, LogSink* log);
+  // processes may be null (replay). The thread owns the assembler.
+  DrainThread(RecordSource* source, std::unique_ptr<Assembler> assembler, BatchSink* sink, ProcessTable* processes,
+              LogSink* log, const DrainOptions& options);
   ~DrainThread();
   DrainThread(const DrainThread&) = delete;
   DrainThread& operator=(const DrainThread&) = delete;
 
   // Returns an empty string on success, else what failed.
   std::string Start();
-  // Stops and joins; records still in the ring are delivered first. Idempotent.
+  // Last pass, join. Idempotent.
   void Stop();
+  // The assembler's counters as of the last pass. Any thread.
+  AssemblerStats Stats() const;
 
  private:
-  static int OnRecord(void* ctx, void* data, size_t size);
+  static void* Main(void* self);
+  static bool OnRecord(void* ctx, const void* record, size_t size);
   void Run();
-  void DrainOnce();
+  void Pass(bool final);
+  uint64_t Now() const;
 
-  int ringFd_;
-  int pollMs_;
+  RecordSource* source_;
+  std::unique_ptr<Assembler> assembler_;
   BatchSink* sink_;
+  ProcessTable* processes_;
   LogSink* log_;
-  ring_buffer* rb_ = nullptr;
+  DrainOptions options_;
+  pthread_t thread_{};
+  bool running_ = false;
   std::atomic<bool> stop_{false};
-  std::thread thread_;
-  uint64_t appendFailures_ = 0;
+  bool finalPass_ = false;
+  uint64_t lastIdleFlushNs_ = 0;
+  uint64_t newestRecordNs_ = 0;
+  mutable std::mutex statsMutex_;
+  AssemblerStats stats_;
 };
 
 }  // namespace kw

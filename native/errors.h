@@ -6,7 +6,7 @@
 namespace kw {
 
 std::string KernelRelease();
-// what: the step that failed ("load BPF programs", "attach tracepoint syscalls/sys_exit_read").
+// what: the step that failed ("load the BPF programs", "attach tracepoint syscalls/sys_exit_recvfrom").
 // err: a positive errno.
 std::string DescribeFailure(const std::string& what, int err);
 

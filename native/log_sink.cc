@@ -5,6 +5,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <mutex>
+#include <new>
 
 namespace kw {
 
@@ -18,15 +19,24 @@ namespace {
 std::mutex g_route_mutex;
 LogSink* g_route = nullptr;
 
+// libbpf prints a rejected program's whole verifier log as one warning; it is for whoever
+// debugs the BPF side, and the lines around it already say which program failed and why.
+constexpr const char* kVerifierLogMarker = "-- BEGIN PROG LOAD LOG --";
+
 int PrintToSink(enum libbpf_print_level level, const char* format, va_list args) {
-  char buf[1024];
-  int n = vsnprintf(buf, sizeof(buf), format, args);
+  va_list sizing;
+  va_copy(sizing, args);
+  int n = vsnprintf(nullptr, 0, format, sizing);
+  va_end(sizing);
   if (n <= 0) return 0;
-  std::string text(buf, n < static_cast<int>(sizeof(buf)) ? static_cast<size_t>(n) : sizeof(buf) - 1);
+  std::string text(static_cast<size_t>(n) + 1, '\0');
+  vsnprintf(&text[0], text.size(), format, args);
+  text.resize(static_cast<size_t>(n));
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   LogLevel mapped = level == LIBBPF_WARN ? LogLevel::kWarn : level == LIBBPF_INFO ? LogLevel::kInfo : LogLevel::kDebug;
+  if (text.find(kVerifierLogMarker) != std::string::npos) mapped = LogLevel::kDebug;
   std::lock_guard<std::mutex> lock(g_route_mutex);
-  if (g_route) g_route->Log(mapped, "libbpf: " + text);
+  if (g_route) g_route->Log(mapped, text);
   return n;
 }
 
@@ -69,13 +79,21 @@ void LogSink::RouteLibbpf() {
 }
 
 void LogSink::Log(LogLevel level, const std::string& text) {
-  auto* message = new Message{level, text};
+  auto* message = new (std::nothrow) Message{level, text};
+  if (!message) return;
+  // Unbounded queue: NonBlockingCall fails only once the function is closing.
   if (tsfn_.NonBlockingCall(message) != napi_ok) delete message;
 }
 
+// Plain N-API with its status ignored: while the environment shuts down, JS cannot run any
+// more, and node-addon-api would turn that refusal into a fatal error.
 void LogSink::CallJs(Napi::Env env, Napi::Function fn, std::nullptr_t*, Message* message) {
-  if (env != nullptr && fn != nullptr) {
-    fn.Call({Napi::String::New(env, LevelName(message->level)), Napi::String::New(env, message->text)});
+  napi_value args[2];
+  napi_value undefined;
+  if (env != nullptr && fn != nullptr && napi_get_undefined(env, &undefined) == napi_ok &&
+      napi_create_string_utf8(env, LevelName(message->level), NAPI_AUTO_LENGTH, &args[0]) == napi_ok &&
+      napi_create_string_utf8(env, message->text.data(), message->text.size(), &args[1]) == napi_ok) {
+    napi_call_function(env, undefined, fn, 2, args, nullptr);
   }
   delete message;
 }

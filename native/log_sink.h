@@ -1,5 +1,7 @@
 // Routes libbpf's print callback and the addon's own messages to the JS onLog callback.
 // Safe from any thread: messages are queued on a ThreadSafeFunction and delivered in order.
+// Whose message it is shows in its text: libbpf's start with "libbpf: " (libbpf adds it), the
+// addon's own never do.
 #pragma once
 
 #include <napi.h>
@@ -18,7 +20,7 @@ class LogSink {
   LogSink& operator=(const LogSink&) = delete;
 
   void Log(LogLevel level, const std::string& message);
-  // Makes this sink the target of libbpf's (process-global) print callback.
+  // Makes this sink the target of libbpf's (process-global) print callback until it is destroyed.
   void RouteLibbpf();
 
  private:

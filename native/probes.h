@@ -1,23 +1,30 @@
-// What the addon attaches, declared as tables: the syscall tracepoints of each data path and
-// the uprobes of each optional set.
+// What the addon attaches, declared as tables: the tracepoints (syscall and raw) and the uprobes
+// of each optional set. tracepoints.cc and uprobes.cc walk them; bpf_loader.cc asks which
+// programs a data path needs loaded.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
-#include <string>
-#include <vector>
 
 namespace kw {
 
-struct TracepointSpec {
-  const char* program;
-  const char* name;  // in the "syscalls" category
-  bool dataPath;     // read/write hook: only in the "syscalls" data path
+enum class TracepointKind {
+  kSyscall,  // syscalls:<name> through tracefs (perf_event_open on its id)
+  kRaw,      // raw tracepoint <name>: no tracefs needed
 };
 
-enum class UprobeTarget { kBinary, kLua, kLibc };
+struct TracepointSpec {
+  const char* program;
+  TracepointKind kind;
+  const char* name;
+  bool dataPath;  // carries bytes: attached (and loaded) only with the "syscalls" data path
+  const char* needs;  // the kernel feature it needs, for the error when it is missing
+};
+
+enum class UprobeTarget { kLua, kLibc };
 
 struct UprobeSpec {
-  const char* set;  // "nginx", "lua" or "libc"
+  const char* set;  // "lua" or "libc": the UprobeSet key that asks for it
   const char* program;
   const char* symbol;
   bool retprobe;
@@ -25,15 +32,13 @@ struct UprobeSpec {
   UprobeTarget target;
 };
 
-extern const std::vector<TracepointSpec> kTracepoints;
-extern const std::vector<UprobeSpec> kUprobes;
+extern const TracepointSpec kTracepoints[];
+extern const size_t kTracepointCount;
+extern const UprobeSpec kUprobes[];
+extern const size_t kUprobeCount;
 
-// Syscall tracepoint ids live in tracefs. When no tracefs is mounted (it is not on every host
-// or in every container) it is mounted at /sys/kernel/tracing. Returns an empty string when
-// tracefs is usable, else what to do; *mounted tells whether this call mounted it.
-std::string EnsureTracefs(bool* mounted);
-
-// Files mapped by pid whose path contains needle, as seen through /proc/<pid>/root.
-std::vector<std::string> MappedFiles(int pid, const std::string& needle);
+// Whether program is loaded for this data path: the syscall data programs only for "syscalls",
+// the libc uprobe programs only for "libc"; everything else always.
+bool ProgramNeeded(const char* program, bool libcDataPath);
 
 }  // namespace kw

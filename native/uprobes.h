@@ -1,0 +1,46 @@
+// Per-process uprobes from kUprobes (probes.cc): Kong's Lua phase handlers and, for the "libc"
+// data path, libc's socket calls. Uprobes attach per binary inode, so each is limited to one pid:
+// another process running the same binary (kong health, resty) is never trapped. A process the
+// kernel started following at fork has none until they are attached for it.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+struct bpf_link;
+
+namespace kw {
+
+class BpfObject;
+
+struct UprobeRequest {
+  int pid = 0;
+  std::string binaryPath;  // the nginx binary, as this process sees it
+  bool lua = false;
+  bool libc = false;
+  std::string libcPath;  // empty: found in /proc/<pid>/maps
+};
+
+struct UprobeResult {
+  std::vector<std::string> attached;  // "symbol@file", "symbol (return)@file"
+  std::vector<std::string> missing;   // "symbol: why"
+  std::string error;                  // set when nothing could be attached
+};
+
+class Uprobes {
+ public:
+  Uprobes() = default;
+  ~Uprobes();
+  Uprobes(const Uprobes&) = delete;
+  Uprobes& operator=(const Uprobes&) = delete;
+
+  UprobeResult Attach(const BpfObject& object, const UprobeRequest& request);
+  void Detach(int pid);
+  void DetachAll();
+
+ private:
+  std::map<int, std::vector<bpf_link*>> links_;
+};
+
+}  // namespace kw
