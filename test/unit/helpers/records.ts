@@ -1,21 +1,23 @@
 /**
- * Builders of raw BPF records and batches, byte for byte as the kernel side writes them, so the
- * decoder and everything after it can be tested on synthetic streams without a kernel.
+ * Builders of raw BPF records and batches, byte for byte as the kernel side writes them
+ * (bpf/kong_watcher_events.h, mirrored in src/capture/records.ts), so the native assembler and
+ * everything after it can be tested on synthetic streams without a kernel.
  */
 import {
+  COMM_LEN,
   CONN_CLOSE,
   CONN_OPEN,
   DATA,
   DATA_HEAD_SIZE,
+  DataFlag,
   Direction,
   EventType,
   LUA_PHASE,
   MAX_CAPTURE,
-  NGX_REQUEST,
   Op,
+  PROC,
   Source,
   TAIL_LEN,
-  DATA_TRUNCATED,
 } from '../../../src/capture/records';
 
 export const TEST_BASE_NS = 1_000_000_000_000n;
@@ -64,19 +66,26 @@ export interface DataSpec {
   source?: number;
   /** bytes moved; defaults to bytes.length */
   result?: number;
-  /** all bytes moved (the builder truncates to capture + tail like BPF does) */
+  /** all bytes moved (the builder keeps the first `capture` and the last 16, as BPF does) */
   bytes?: Buffer | string;
   /** cap of captured bytes (defaults to MAX_CAPTURE) */
   capture?: number;
+  /** the iovec walk was cut short: the tail is not the transfer's end (KW_DATA_TAIL_UNKNOWN) */
+  tailUnknown?: boolean;
+  /** plaintext of a TLS connection (KW_DATA_TLS) */
+  tls?: boolean;
 }
 
-/** A DATA record as BPF sends it: the first `capture` bytes, the last 16, TRUNCATED when they differ. */
+/**
+ * A DATA record as BPF sends it: the first `capture` bytes; when they do not reach the end, the
+ * last 16 in tail[] (tail_len 0 when data[] holds the end); TRUNCATED when the middle is missing.
+ */
 export function dataRecord(s: DataSpec): Buffer {
   const bytes = typeof s.bytes === 'string' ? Buffer.from(s.bytes, 'latin1') : (s.bytes ?? Buffer.alloc(0));
   const result = s.result ?? bytes.length;
   const moved = result > 0 ? Math.min(result, bytes.length) : 0;
   const captured = Math.min(moved, s.capture ?? MAX_CAPTURE);
-  const tailLen = Math.min(moved, TAIL_LEN);
+  const tailLen = captured < moved ? Math.min(moved, TAIL_LEN) : 0;
   const b = Buffer.alloc(DATA_HEAD_SIZE + captured);
   header(b, EventType.Data, s.pid ?? 100, s.ktimeNs ?? TEST_BASE_NS);
   const fl = DATA.fields;
@@ -86,10 +95,17 @@ export function dataRecord(s: DataSpec): Buffer {
   b[fl.op.offset] = s.op;
   b[fl.direction.offset] = s.direction ?? Direction.Server;
   b[fl.source.offset] = s.source ?? (s.op === Op.Read ? Source.Recvfrom : Source.Writev);
-  b[fl.flags.offset] = result > captured ? DATA_TRUNCATED : 0;
+  let flags = result > captured ? DataFlag.Truncated : 0;
+  if (s.tailUnknown) flags |= DataFlag.TailUnknown;
+  if (s.tls) flags |= DataFlag.Tls;
+  b[fl.flags.offset] = flags;
   b.writeUInt16LE(captured, fl.captured_len.offset);
   b.writeUInt16LE(tailLen, fl.tail_len.offset);
-  bytes.copy(b, fl.tail.offset, moved - tailLen, moved);
+  if (tailLen > 0) {
+    // A walk cut short copies the end of an earlier iovec: any bytes but the real last ones.
+    const tailFrom = s.tailUnknown ? Math.max(0, Math.floor(moved / 2) - tailLen) : moved - tailLen;
+    bytes.copy(b, fl.tail.offset, tailFrom, tailFrom + tailLen);
+  }
   bytes.copy(b, fl.data.offset, 0, captured);
   return b;
 }
@@ -116,26 +132,6 @@ export function connCloseRecord(s: {
   return b;
 }
 
-export function ngxRequestRecord(s: {
-  pid?: number;
-  ktimeNs?: bigint;
-  connId: number;
-  requestPtr: bigint;
-  startNs: bigint;
-  endNs: bigint;
-  fd?: number;
-}): Buffer {
-  const b = Buffer.alloc(NGX_REQUEST.size);
-  header(b, EventType.NgxRequest, s.pid ?? 100, s.ktimeNs ?? TEST_BASE_NS);
-  const fl = NGX_REQUEST.fields;
-  b.writeBigUInt64LE(BigInt(s.connId), fl.conn_id.offset);
-  b.writeBigUInt64LE(s.requestPtr, fl.request_ptr.offset);
-  b.writeBigUInt64LE(s.startNs, fl.start_ns.offset);
-  b.writeBigUInt64LE(s.endNs, fl.end_ns.offset);
-  b.writeUInt32LE(s.fd ?? 10, fl.fd.offset);
-  return b;
-}
-
 export function luaPhaseRecord(s: {
   pid?: number;
   ktimeNs?: bigint;
@@ -144,6 +140,7 @@ export function luaPhaseRecord(s: {
   phase: number;
   startNs: bigint;
   endNs: bigint;
+  fd?: number;
 }): Buffer {
   const b = Buffer.alloc(LUA_PHASE.size);
   header(b, EventType.LuaPhase, s.pid ?? 100, s.ktimeNs ?? TEST_BASE_NS);
@@ -152,7 +149,19 @@ export function luaPhaseRecord(s: {
   b.writeBigUInt64LE(s.requestPtr, fl.request_ptr.offset);
   b.writeBigUInt64LE(s.startNs, fl.start_ns.offset);
   b.writeBigUInt64LE(s.endNs, fl.end_ns.offset);
+  b.writeUInt32LE(s.fd ?? 10, fl.fd.offset);
   b[fl.phase.offset] = s.phase;
+  return b;
+}
+
+/** A process event: hdr.pid is the process it is about. */
+export function procRecord(s: { pid: number; ktimeNs?: bigint; ppid?: number; event: number; comm?: string }): Buffer {
+  const b = Buffer.alloc(PROC.size);
+  header(b, EventType.Proc, s.pid, s.ktimeNs ?? TEST_BASE_NS);
+  const fl = PROC.fields;
+  b.writeUInt32LE(s.ppid ?? 0, fl.ppid.offset);
+  b[fl.event.offset] = s.event;
+  Buffer.from(s.comm ?? 'nginx', 'latin1').copy(b, fl.comm.offset, 0, COMM_LEN - 1);
   return b;
 }
 
