@@ -1,74 +1,122 @@
 /**
- * Wires the stages together, one way: discovery -> native capture -> decode -> request
- * assembly -> outputs (request log, stats, OpenTelemetry). Owns start-up order and shutdown.
+ * Wires the stages together, one way:
+ *
+ *   discovery -> native capture (kernel records -> finished exchanges, on the drain thread)
+ *             -> decode (src/capture) -> enrich (src/enrich)
+ *             -> outputs: request log (src/output), metrics + spans (src/otel) -> OTLP
+ *
+ * and the stats line over the same counts. Owns start-up order and shutdown.
  */
+import { readFileSync } from 'node:fs';
 import type http from 'node:http';
-import { createCapture, type NativeCapture } from './capture/native';
-import { decodeBatch } from './capture/decoder';
+import { decodeBatch, type FrameSink, type ProcFrame } from './capture/batch-decoder';
+import type { Exchange } from './capture/exchange';
+import {
+  createCapture as createNativeCapture,
+  type CaptureOptions,
+  type CaptureStats,
+  type NativeCapture,
+} from './capture/native';
+import { ProcEvent } from './capture/records';
 import { createClock, type Clock } from './clock';
 import type { AgentConfig } from './config';
 import { KongDiscovery, type KongProcess } from './discovery';
-import { KongAdminRoutes } from './kong/admin-api';
+import { isCandidateComm } from './discovery/classify';
+import type { EnrichedExchange } from './enrich/enriched';
+import { Enricher, type EnrichedSink } from './enrich/enricher';
+import { KongAdminRoutes } from './enrich/kong/admin-api';
+import { PodTable } from './enrich/pods';
+import { createRedactor } from './enrich/redact';
+import { Sampler } from './enrich/sampler';
 import { startHealthServer } from './health';
 import type { Logger } from './log';
 import { RequestLog } from './output/request-log';
-import { RequestStats } from './output/stats';
-import { createTelemetry, type Telemetry } from './otel';
-import { RequestPipeline } from './requests/pipeline';
-import { createRedactor } from './requests/redact';
-import type { ExchangeSink, HttpExchange } from './requests/types';
+import { StatsLine } from './output/stats';
+import { createTelemetry, type RequestTotals, type SelfStats, type Telemetry, type TelemetryStats } from './otel';
 
-/** Sockets idle longer than this with an unfinished exchange are reported and forgotten. */
-const IDLE_FLUSH_MS = 1000;
+/** The native assembler's bounds: memory stays bounded whatever the traffic does. */
+const ASSEMBLER_BOUNDS = {
+  maxConnections: 65536,
+  maxPendingPerConnection: 128,
+  pendingTimeoutNs: 300e9,
+  idleConnectionNs: 900e9,
+} as const;
+/** How long stop() waits for the drain thread's last batches. */
+const CAPTURE_STOP_MS = 2000;
+const HOUSEKEEPING_MS = 1000;
+
+/** Replacements for tests: everything else comes from the config. */
+export interface AgentDeps {
+  createCapture?: (options: CaptureOptions) => NativeCapture;
+  env?: Record<string, string | undefined>;
+  clock?: Clock;
+}
 
 export class Agent {
   private capture?: NativeCapture;
   private discovery?: KongDiscovery;
   private adminRoutes?: KongAdminRoutes;
   private telemetry?: Telemetry;
+  private enricher?: Enricher;
+  private pods?: PodTable;
   private health?: http.Server;
   private timers: NodeJS.Timeout[] = [];
-  private readonly clock: Clock = createClock();
-  private readonly stats = new RequestStats();
-  private pipeline?: RequestPipeline;
+  private readonly clock: Clock;
+  private readonly statsLine = new StatsLine();
   private readonly monitored = new Map<number, KongProcess>();
+  private readonly frames: FrameSink;
   private attached = false;
-  private eventsReceived = 0;
   private decodeErrors = 0;
 
   constructor(
     private readonly config: AgentConfig,
     private readonly log: Logger,
-  ) {}
+    private readonly deps: AgentDeps = {},
+  ) {
+    this.clock = deps.clock ?? createClock();
+    // Made once: the decoder calls these per frame.
+    this.frames = {
+      exchange: (ex: Exchange) => this.enricher?.push(ex),
+      proc: (frame: ProcFrame) => this.onProc(frame),
+    };
+  }
 
   async start(): Promise<void> {
     const { config, log } = this;
-    const redactQuery = createRedactor(config.redactQueryKeys);
     if (config.kongAdminUrl) {
       this.adminRoutes = new KongAdminRoutes({ url: config.kongAdminUrl, token: config.kongAdminToken }, log);
       void this.adminRoutes.start();
     }
-    const table = this.adminRoutes?.table;
-    this.telemetry = createTelemetry(process.env, this.clock, log, {
-      redactQuery,
-      routes: table && ((ex) => table.resolve(ex)),
-      // A sidecar's pod is its resource (downward API); a node-wide agent labels each Kong's pod.
-      pods: config.scope === 'host' ? (pid) => this.monitored.get(pid)?.pod : undefined,
+    // A sidecar's pod is its resource (downward API); a node-wide agent labels each Kong's pod.
+    this.pods = config.scope === 'host' ? new PodTable() : undefined;
+    const telemetry = createTelemetry(this.deps.env ?? process.env, this.clock, log, {
+      selfStats: () => this.selfStats(),
+      activeRequests: () => this.captureStats()?.assembler.activeServer,
     });
-    const sinks: ExchangeSink[] = [this.stats, this.telemetry];
-    if (config.logRequests) sinks.push(new RequestLog(log, this.clock, redactQuery));
-    this.pipeline = new RequestPipeline(fanOut(sinks), { ignoredLocalPorts: ignoredPorts(config) });
+    this.telemetry = telemetry;
+    const outputs: EnrichedSink[] = [telemetry];
+    if (config.logRequests) outputs.push(new RequestLog(log, this.clock));
+    this.enricher = new Enricher(new Outputs(outputs, log), {
+      redactor: createRedactor(config.redactQueryKeys),
+      routes: this.adminRoutes?.table,
+      pods: this.pods,
+      sampler: telemetry.tracing ? new Sampler(telemetry.config.sampler, telemetry.config.samplerRatio) : undefined,
+    });
 
-    this.capture = createCapture({
+    const capture = (this.deps.createCapture ?? createNativeCapture)({
       ringBufferBytes: config.ringBufferBytes,
       captureBytes: config.captureBytes,
       wakeupBytes: Math.min(256 * 1024, config.ringBufferBytes / 4),
       pollIntervalMs: 10,
       dataPath: config.captureMode,
-      onBatch: (batch, count) => this.onBatch(batch, count),
-      onLog: (level, message) => log.log(level, `libbpf: ${message.trimEnd()}`),
+      execComm: 'nginx',
+      ignoredLocalPorts: ignoredPorts(config),
+      ...ASSEMBLER_BOUNDS,
+      onBatch: (batch) => this.onBatch(batch),
+      onLog: (level, message) => log.log(level, message.trimEnd()),
     });
-    this.capture.start();
+    this.capture = capture;
+    capture.start();
     this.attached = true;
     log.info('BPF programs attached', { capture_mode: config.captureMode, ringbuf_bytes: config.ringBufferBytes });
 
@@ -99,52 +147,120 @@ export class Agent {
       });
     }
 
-    this.timers.push(setInterval(() => this.pipeline?.flushIdle(this.clock.nowRelNs()), IDLE_FLUSH_MS));
-    this.timers.push(setInterval(() => this.telemetry?.recordAgentStats(this.agentStats()), 1000));
+    if (this.pods) {
+      const pods = this.pods;
+      this.timers.push(setInterval(() => pods.expire(), HOUSEKEEPING_MS));
+    }
     if (config.statsIntervalMs > 0) {
       this.timers.push(setInterval(() => this.logStats(), config.statsIntervalMs));
     }
     for (const t of this.timers) t.unref();
   }
 
-  /** Stops capture first so nothing new arrives, then flushes outputs within the deadline. */
+  /**
+   * Stops capture first and waits for its last batches (what was in flight is reported with
+   * agent_stopped), then flushes the outputs within the deadline.
+   */
   async stop(deadlineMs: number): Promise<void> {
+    const until = Date.now() + deadlineMs;
+    const left = (): number => Math.max(1, until - Date.now());
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.discovery?.stop();
     this.adminRoutes?.stop();
-    if (this.capture) {
-      this.capture.stop();
-      // The drain thread's last batches are delivered on the next turns of the event loop.
-      await new Promise((resolve) => setTimeout(resolve, 50));
+    const capture = this.capture;
+    const wasAttached = this.attached;
+    if (capture) {
+      await new Promise<void>((resolve) => {
+        const guard = setTimeout(
+          () => {
+            this.log.warn('capture did not confirm its stop in time; flushing without its last batches');
+            resolve();
+          },
+          Math.min(CAPTURE_STOP_MS, deadlineMs / 2),
+        );
+        capture.stop(() => {
+          clearTimeout(guard);
+          resolve();
+        });
+      });
     }
-    this.pipeline?.flushAll(this.clock.nowRelNs());
-    if (this.config.statsIntervalMs > 0) this.logStats();
-    this.capture = undefined;
+    this.enricher?.endBatch();
+    this.attached = false;
     await new Promise<void>((resolve) => (this.health ? this.health.close(() => resolve()) : resolve()));
-    await this.telemetry?.shutdown(deadlineMs);
+    // What export cannot send within the deadline is counted as dropped by the shutdown itself.
+    await this.telemetry?.shutdown(left());
+    // The last line comes after the flush, so that it tells the truth about what was lost.
+    if (this.config.statsIntervalMs > 0 && wasAttached) this.logStats();
+    this.capture = undefined;
+    this.clock.stop();
     this.log.flush();
   }
 
-  private onBatch(batch: Buffer, count: number): void {
-    const pipeline = this.pipeline;
-    if (!pipeline) return;
-    this.eventsReceived += count;
+  /** Span and metric figures so far (benchmarks read them; the stats line prints them). */
+  telemetryStats(): TelemetryStats | undefined {
+    return this.telemetry?.stats();
+  }
+
+  /** Exchanges counted so far, as the stats line counts them. */
+  requestTotals(): RequestTotals | undefined {
+    return this.telemetry?.totals();
+  }
+
+  private onBatch(batch: Buffer): void {
+    const enricher = this.enricher;
+    if (!enricher) return;
     try {
-      const result = decodeBatch(batch, this.clock.baseNs, (record) => pipeline.handle(record));
-      this.decodeErrors += result.malformed;
+      this.decodeErrors += decodeBatch(batch, this.clock.baseNs, this.frames).malformed;
     } catch (err) {
       // A bug in a stage must not stop capture: count it, say it once per batch.
       this.decodeErrors++;
-      this.log.error('could not process a batch of events', { error: (err as Error).stack });
+      this.log.error('could not process a batch of exchanges', { error: (err as Error).stack });
+    }
+    enricher.endBatch();
+  }
+
+  /**
+   * The kernel's process events: an exec (of nginx) may be a new Kong master, a fork of a
+   * followed process is already followed in the kernel but needs its uprobes and pod, an exit
+   * ends a process at once. A followed process that execs something else (a shell a plugin
+   * started) is not Kong any more: the kernel stops following it.
+   */
+  private onProc(frame: ProcFrame): void {
+    const discovery = this.discovery;
+    if (!discovery) return;
+    if (frame.event === ProcEvent.Exit) {
+      discovery.exited(frame.pid);
+    } else if (frame.event === ProcEvent.Fork) {
+      discovery.check(frame.pid);
+    } else if (frame.event === ProcEvent.Exec) {
+      // A new master: following it now means its workers are followed from their fork.
+      discovery.check(frame.pid, Date.now(), true);
+      if (!this.monitored.has(frame.pid) && !isCandidateComm(frame.comm, this.config.processName)) {
+        this.forgetInKernel(frame.pid);
+      }
+    }
+  }
+
+  private forgetInKernel(pid: number): void {
+    try {
+      this.capture?.removeProcess(pid);
+    } catch (err) {
+      this.log.debug('could not stop following a process', { pid, error: (err as Error).message });
     }
   }
 
   private addProcess(proc: KongProcess): void {
     const capture = this.capture;
     if (!capture) return;
-    capture.addProcess(proc.pid, proc.role === 'master' ? 1 : 2);
+    try {
+      capture.addProcess(proc.pid);
+    } catch (err) {
+      this.log.warn('could not follow a Kong process', { pid: proc.pid, error: (err as Error).message });
+      return;
+    }
     this.monitored.set(proc.pid, proc);
+    this.pods?.set(proc.pid, proc.pod);
     this.log.info('monitoring Kong process', {
       pid: proc.pid,
       role: proc.role,
@@ -153,17 +269,17 @@ export class Agent {
       binary: proc.exePath,
       pod: proc.pod && `${proc.pod.namespace ?? '?'}/${proc.pod.name ?? proc.pod.uid}`,
     });
-    const wantsUprobes = this.config.nginxUprobes || this.config.luaUprobes || this.config.captureMode === 'libc';
-    if (wantsUprobes && proc.role === 'worker') this.attachUprobes(capture, proc);
+    const libc = this.config.captureMode === 'libc';
+    if ((this.config.luaUprobes || libc) && proc.role === 'worker') this.attachUprobes(capture, proc, libc);
   }
 
-  private attachUprobes(capture: NativeCapture, proc: KongProcess): void {
+  private attachUprobes(capture: NativeCapture, proc: KongProcess, libc: boolean): void {
     try {
       const result = capture.attachUprobes(
         proc.pid,
         proc.binaryPath,
-        { nginx: this.config.nginxUprobes, lua: this.config.luaUprobes, libc: this.config.captureMode === 'libc' },
-        this.config.captureMode === 'libc' ? libcPathOf(this.config.hostProc, proc.pid) : undefined,
+        { lua: this.config.luaUprobes, libc },
+        libc ? libcPathOf(this.config.hostProc, proc.pid) : undefined,
       );
       this.log.info('uprobes attached', { pid: proc.pid, attached: result.attached.length, missing: result.missing });
     } catch (err) {
@@ -176,6 +292,7 @@ export class Agent {
 
   private removeProcess(pid: number): void {
     if (!this.monitored.delete(pid)) return;
+    this.pods?.release(pid);
     try {
       this.capture?.removeProcess(pid);
       this.capture?.detachUprobes(pid);
@@ -185,39 +302,73 @@ export class Agent {
     this.log.info('Kong process gone', { pid });
   }
 
-  private agentStats() {
-    const capture = this.capture?.stats();
-    const telemetry = this.telemetry?.stats();
+  /** The capture's counters; undefined before start, and if the addon cannot answer (stopped). */
+  private captureStats(): CaptureStats | undefined {
+    try {
+      return this.capture?.stats();
+    } catch {
+      return undefined;
+    }
+  }
+
+  private selfStats(): SelfStats {
+    const capture = this.captureStats();
+    const a = capture?.assembler;
     return {
-      eventsReceived: this.eventsReceived,
+      eventsReceived: a?.records ?? 0,
       eventsLost: capture?.lost ?? 0,
       ringbufFill: capture && capture.ringSizeBytes > 0 ? capture.ringUsedBytes / capture.ringSizeBytes : 0,
       processesMonitored: this.monitored.size,
-      spansExported: telemetry?.spansExported ?? 0,
-      spansDropped: telemetry?.spansDropped ?? 0,
-      exportFailures: telemetry?.exportFailures ?? 0,
+      decodeErrors: this.decodeErrors + (a?.malformedRecords ?? 0),
+      connections: a?.connections ?? 0,
+      evictedConnections: a?.evicted ?? 0,
+      protocolErrors: a?.protocolErrors ?? 0,
+      droppedRequests: a?.droppedRequests ?? 0,
+      unmatchedAttempts: a?.unmatchedAttempts ?? 0,
     };
   }
 
   private logStats(): void {
-    const a = this.agentStats();
-    const p = this.pipeline?.stats();
+    const telemetry = this.telemetry;
+    if (!telemetry) return;
+    const spans = telemetry.stats();
     this.log.info(
       'stats',
-      this.stats.snapshot({
-        events: a.eventsReceived,
-        lost_events: a.eventsLost,
-        ringbuf_fill: Math.round(a.ringbufFill * 1000) / 1000,
-        decode_errors: this.decodeErrors,
-        connections: p?.connections,
-        kong_processes: a.processesMonitored,
-        rss_mib: Math.round(process.memoryUsage.rss() / 1048576),
-        heap_mib: Math.round(process.memoryUsage().heapUsed / 1048576),
-        spans_exported: a.spansExported,
-        spans_dropped: a.spansDropped,
-        export_failures: a.exportFailures,
+      this.statsLine.format({
+        totals: telemetry.totals(),
+        capture: this.captureStats(),
+        decodeErrors: this.decodeErrors,
+        kongProcesses: this.monitored.size,
+        spansExported: spans.spansExported,
+        spansDropped: spans.spansDropped,
+        exportFailures: spans.exportFailures,
+        rssBytes: process.memoryUsage.rss(),
+        heapUsedBytes: process.memoryUsage().heapUsed,
       }),
     );
+  }
+}
+
+/** Every output gets every exchange; one that throws costs its own output only, said once. */
+class Outputs implements EnrichedSink {
+  private failed = false;
+
+  constructor(
+    private readonly outputs: EnrichedSink[],
+    private readonly log: Logger,
+  ) {}
+
+  exchange(e: EnrichedExchange): void {
+    const outputs = this.outputs;
+    for (let i = 0; i < outputs.length; i++) {
+      try {
+        outputs[i].exchange(e);
+      } catch (err) {
+        if (this.failed) continue;
+        this.failed = true;
+        this.log.error('an output failed on an exchange (said once)', { error: (err as Error).stack });
+      }
+    }
   }
 }
 
@@ -231,22 +382,10 @@ function ignoredPorts(config: AgentConfig): number[] {
   return [...ports];
 }
 
-function fanOut(sinks: ExchangeSink[]): ExchangeSink {
-  const heads = sinks.filter((s) => s.onRequestHead);
-  return {
-    onRequestHead(ex: HttpExchange) {
-      for (const s of heads) s.onRequestHead!(ex);
-    },
-    onExchange(ex: HttpExchange) {
-      for (const s of sinks) s.onExchange(ex);
-    },
-  };
-}
-
 /** The libc a process really maps, reachable from the agent through its root. */
 function libcPathOf(hostProc: string, pid: number): string | undefined {
   try {
-    const maps = require('node:fs').readFileSync(`${hostProc}/${pid}/maps`, 'utf8') as string;
+    const maps = readFileSync(`${hostProc}/${pid}/maps`, 'utf8');
     const line = maps.split('\n').find((l) => /\/libc[.-][^/]*\.so/.test(l));
     const path = line?.slice(line.indexOf('/'));
     return path ? `${hostProc}/${pid}/root${path}` : undefined;

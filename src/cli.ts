@@ -4,14 +4,19 @@
  * SIGTERM/SIGINT (stop capture, flush what is pending within a deadline, exit 0).
  */
 import { Agent } from './agent';
-import { ConfigError, VARIABLES, loadConfig } from './config';
+import { ConfigError, VARIABLES, loadConfig, type Variable } from './config';
 import { Logger } from './log';
+import { OTEL_VARIABLES } from './otel/config';
 
 const SHUTDOWN_DEADLINE_MS = 5000;
 
+/** One aligned row per variable, from the same list that parses it. */
+function table(variables: Variable[]): string {
+  const width = Math.max(...variables.map((v) => v.name.length));
+  return variables.map((v) => `  ${v.name.padEnd(width)}  ${v.meaning} (default: ${v.default || 'unset'})`).join('\n');
+}
+
 function usage(): string {
-  const width = Math.max(...VARIABLES.map((v) => v.name.length));
-  const rows = VARIABLES.map((v) => `  ${v.name.padEnd(width)}  ${v.meaning} (default: ${v.default || 'unset'})`);
   return `kong-watcher: every HTTP request a Kong Gateway serves and proxies, seen with eBPF from outside
 the process, as JSON request logs, OpenTelemetry spans and RED metrics.
 
@@ -20,18 +25,14 @@ Usage: kong-watcher [--help] [--version]
 Runs as root, or with CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE and CAP_SYS_RESOURCE, on Linux with BTF
 (/sys/kernel/btf/vmlinux). Finds Kong's nginx master and workers by itself and follows reloads.
 
-Agent variables:
-${rows.join('\n')}
+Agent variables (an invalid value stops start-up):
+${table(VARIABLES)}
 
-OpenTelemetry variables (as the OpenTelemetry specification defines them):
-  OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_{TRACES,METRICS}_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,
-  OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_EXPORTER_OTLP_INSECURE, OTEL_EXPORTER_OTLP_CERTIFICATE,
-  OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER (otlp, console, none),
-  OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (default parentbased_always_on), OTEL_SERVICE_NAME
-  (default kong), OTEL_RESOURCE_ATTRIBUTES, OTEL_METRIC_EXPORT_INTERVAL, OTEL_BSP_MAX_QUEUE_SIZE,
-  OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_SCHEDULE_DELAY, OTEL_BSP_EXPORT_TIMEOUT.
-  Kubernetes (downward API): K8S_POD_NAME, K8S_NAMESPACE_NAME, K8S_NODE_NAME.
-  With no endpoint and no exporter set, nothing is exported: the request log and stats still run.
+OpenTelemetry variables (as the OpenTelemetry specification defines them; an invalid value is
+reported and its default used):
+${table(OTEL_VARIABLES)}
+
+With no endpoint and no exporter set, nothing is exported: the request log and stats still run.
 
 Example:
   ENABLE_JSON_LOG=true OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 kong-watcher

@@ -13,8 +13,8 @@ export interface Clock {
   nowRelNs(): number;
   /** wall-clock ns since the epoch */
   toEpochNs(relNs: number): bigint;
-  /** [seconds, nanoseconds] since the epoch: what the OpenTelemetry SDK takes, exactly */
-  toHrTime(relNs: number): [number, number];
+  /** [seconds, nanoseconds] since the epoch: what the OpenTelemetry SDK takes, exactly; written into `out` when given */
+  toHrTime(relNs: number, out?: [number, number]): [number, number];
   /** RFC 3339, UTC, nanosecond fraction: 2024-05-01T12:00:00.123456789Z */
   toIso(relNs: number): string;
   /** re-measure the monotonic -> wall offset now */
@@ -54,10 +54,25 @@ export function createClock(options: ClockOptions = {}): Clock {
   const timer = interval > 0 ? setInterval(refresh, interval) : undefined;
   timer?.unref();
 
-  const toHrTime = (relNs: number): [number, number] => {
+  const toHrTime = (relNs: number, out: [number, number] = [0, 0]): [number, number] => {
     const ns = wallBaseNanos + Math.round(relNs);
     const carry = Math.floor(ns / NS_PER_S);
-    return [wallBaseSec + carry, ns - carry * NS_PER_S];
+    out[0] = wallBaseSec + carry;
+    out[1] = ns - carry * NS_PER_S;
+    return out;
+  };
+
+  // Request lines carry two timestamps each, mostly within the same second: its text is kept.
+  const scratch: [number, number] = [0, 0];
+  let isoSec = -1;
+  let isoPrefix = '';
+  const toIso = (relNs: number): string => {
+    const [sec, nanos] = toHrTime(relNs, scratch);
+    if (sec !== isoSec) {
+      isoPrefix = new Date(sec * 1000).toISOString().slice(0, -4); // ...T12:00:00.
+      isoSec = sec;
+    }
+    return `${isoPrefix}${String(nanos).padStart(9, '0')}Z`;
   };
 
   return {
@@ -65,11 +80,7 @@ export function createClock(options: ClockOptions = {}): Clock {
     nowRelNs: () => Number(monotonicNs() - baseNs),
     toEpochNs: (relNs) => wallBaseNs + BigInt(Math.round(relNs)),
     toHrTime,
-    toIso: (relNs) => {
-      const [sec, nanos] = toHrTime(relNs);
-      const iso = new Date(sec * 1000).toISOString(); // ...T12:00:00.000Z
-      return `${iso.slice(0, -4)}${String(nanos).padStart(9, '0')}Z`;
-    },
+    toIso,
     refresh,
     stop: () => {
       if (timer) clearInterval(timer);

@@ -20,7 +20,6 @@ export interface AgentConfig {
   hostProc: string;
   statsIntervalMs: number;
   captureMode: CaptureMode;
-  nginxUprobes: boolean;
   luaUprobes: boolean;
   ringBufferBytes: number;
   captureBytes: number;
@@ -34,8 +33,15 @@ export interface AgentConfig {
 
 export class ConfigError extends Error {}
 
+/** A documented environment variable: --help prints these rows, the README's table has the same. */
+export interface Variable {
+  name: string;
+  default: string;
+  meaning: string;
+}
+
 /** One row per variable: the single source for parsing, defaults and the --help text. */
-export const VARIABLES: { name: string; default: string; meaning: string }[] = [
+export const VARIABLES: Variable[] = [
   { name: 'LOG_LEVEL', default: 'info', meaning: 'debug, info, warn or error' },
   { name: 'ENABLE_JSON_LOG', default: 'false', meaning: 'true: one JSON object per line (requests, stats, logs)' },
   { name: 'LOG_REQUESTS', default: 'true', meaning: 'false: no line per request (metrics and spans only)' },
@@ -60,11 +66,6 @@ export const VARIABLES: { name: string; default: string; meaning: string }[] = [
     name: 'CAPTURE_MODE',
     default: 'syscalls',
     meaning: 'syscalls: syscall tracepoints carry the bytes (cheap); libc: libc uprobes',
-  },
-  {
-    name: 'NGINX_UPROBES',
-    default: 'false',
-    meaning: "true: uprobes on ngx_http_process_request / ngx_http_free_request (nginx's own request lifetime)",
   },
   {
     name: 'LUA_UPROBES',
@@ -119,7 +120,6 @@ export function loadConfig(env: Env = process.env): AgentConfig {
     hostProc: get('HOST_PROC').replace(/\/+$/, '') || '/',
     statsIntervalMs: parseDuration('STATS_INTERVAL', get('STATS_INTERVAL')),
     captureMode: parseChoice('CAPTURE_MODE', get('CAPTURE_MODE'), ['syscalls', 'libc'] as const),
-    nginxUprobes: parseBoolean('NGINX_UPROBES', get('NGINX_UPROBES')),
     luaUprobes: parseBoolean('LUA_UPROBES', get('LUA_UPROBES')),
     ringBufferBytes,
     captureBytes: parseInteger('CAPTURE_BYTES', get('CAPTURE_BYTES'), 64, 16384),

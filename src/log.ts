@@ -67,6 +67,14 @@ export class Logger {
     this.append(this.options.json ? jsonLine(level, timestamp, msg, fields) : textLine(level, timestamp, msg, fields));
   }
 
+  /**
+   * A record the caller formatted itself (one line, newline included), for the request log: its
+   * JSON is written field by field rather than through an object per line.
+   */
+  writeLine(level: LogLevel, line: string): void {
+    if (LEVEL_RANK[level] >= this.rank) this.append(line);
+  }
+
   /** Writes everything buffered now (shutdown, fatal errors). */
   flush(): void {
     if (this.pending.length === 0) return;

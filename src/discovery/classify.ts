@@ -31,6 +31,22 @@ export function parseMasterTitle(cmdline: string): MasterTitle | undefined {
   return {};
 }
 
+/**
+ * The arguments of a process that has just exec'd nginx and not set its title yet (the master
+ * renames itself only once its configuration is loaded, just before it forks the workers):
+ * `<.../nginx> ... -p <prefix> ...`. Undefined when it is not nginx started with a prefix.
+ */
+export function parseExecArgv(cmdline: string): MasterTitle | undefined {
+  if (cmdline.startsWith('nginx: ')) return undefined;
+  const args = cmdline.trim().split(/\s+/);
+  if (path.basename(args[0] ?? '') !== 'nginx') return undefined;
+  for (let i = 1; i < args.length; i++) {
+    if (args[i] === '-p' && i + 1 < args.length) return { prefix: normalizePrefix(args[i + 1]) };
+    if (args[i].startsWith('-p') && args[i].length > 2) return { prefix: normalizePrefix(args[i].slice(2)) };
+  }
+  return undefined;
+}
+
 export function isWorkerTitle(cmdline: string): boolean {
   return cmdline === WORKER_TITLE || cmdline.startsWith(`${WORKER_TITLE} `);
 }
@@ -60,9 +76,13 @@ export function matchKongMaster(
   input: MasterMatchInput,
   processName: string,
   wantedPrefix?: string,
+  /** the kernel just reported its exec: its raw arguments count as the title it will set */
+  justExeced = false,
 ): MasterTitle | undefined {
-  const title = parseMasterTitle(input.cmdline);
+  const title = parseMasterTitle(input.cmdline) ?? (justExeced ? parseExecArgv(input.cmdline) : undefined);
   if (!title) return undefined;
+  // Seen by its arguments only: the prefix must say Kong (`kong health` runs nginx with a temporary one).
+  if (justExeced && title.prefix === undefined) return undefined;
   if (wantedPrefix !== undefined) {
     return title.prefix !== undefined && title.prefix === normalizePrefix(wantedPrefix) ? title : undefined;
   }

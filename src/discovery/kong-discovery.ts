@@ -2,6 +2,9 @@
  * Follows Kong's processes through procfs: the master (see classify.ts) and its worker children,
  * across reloads (new workers) and restarts (new master), emitting `add` and `remove`.
  *
+ * The kernel reports forks, execs and exits of the processes it follows (and execs of nginx) as
+ * they happen: check() and exited() act on one pid at once, between scans.
+ *
  * Cost on a host with thousands of processes: each scan lists the procfs root, reads `stat` only
  * for pids it has not classified yet, for young pids (a fresh process may still exec nginx or set
  * its title) and for a rotating slice of old ones (a long-lived process may exec nginx, as Kong's
@@ -72,6 +75,32 @@ export class KongDiscovery extends EventEmitter<KongDiscoveryEvents> {
   processes(): KongProcess[] {
     const all = [...this.entries.values()].flatMap((e) => (e.kong ? [e.kong] : []));
     return all.sort((a, b) => (a.role === b.role ? a.pid - b.pid : a.role === 'master' ? -1 : 1));
+  }
+
+  /**
+   * Looks at one pid now (an exec or a fork the kernel reported), whatever the scan's schedule.
+   * A process that is not recognisably Kong yet (nginx sets its title after exec, a worker after
+   * fork) is treated as young, so the next scans look at it again.
+   */
+  check(pid: number, now = Date.now(), execed = false): void {
+    try {
+      const entry = this.entries.get(pid);
+      const stat = readStat(this.options.hostProc, pid);
+      if (!stat) return;
+      if (entry?.kong && entry.startTime === stat.startTime) return;
+      if (entry) this.forget(pid, entry);
+      const item: Inspected = { pid, stat, firstSeen: now };
+      if (isCandidateComm(stat.comm, this.options.processName)) item.cmdline = readCmdline(this.options.hostProc, pid);
+      if (!this.tryMaster(item, now, execed) && !this.tryWorker(item)) this.remember(item, now);
+    } catch {
+      // As scan(): unexpected procfs content never stops the agent.
+    }
+  }
+
+  /** The kernel saw this pid exit: forget it now rather than at the next scan. */
+  exited(pid: number): void {
+    const entry = this.entries.get(pid);
+    if (entry) this.forget(pid, entry);
   }
 
   /** One pass over procfs; never throws. */
@@ -145,7 +174,7 @@ export class KongDiscovery extends EventEmitter<KongDiscoveryEvents> {
     };
   }
 
-  private tryMaster(item: Inspected, now: number): boolean {
+  private tryMaster(item: Inspected, now: number, execed = false): boolean {
     if (item.cmdline === undefined) return false;
     // A worker fresh out of fork() still shows its master's title until it renames itself; only a
     // child that keeps the title (a binary upgrade's new master) is a master of its own.
@@ -155,6 +184,7 @@ export class KongDiscovery extends EventEmitter<KongDiscoveryEvents> {
       { cmdline: item.cmdline, comm: item.stat.comm, exePath },
       this.options.processName,
       this.options.prefix,
+      execed,
     );
     if (!title) return false;
     const proc = this.describe(item, 'master', item.pid, title.prefix);

@@ -5,17 +5,13 @@
  * default, so every problem becomes a warning the caller logs once.
  */
 import { readFileSync } from 'node:fs';
+import type { Variable } from '../config';
+import { SAMPLER_KINDS, type SamplerKind } from '../enrich/sampler';
 
 type Env = Record<string, string | undefined>;
 
 export type ExporterKind = 'otlp' | 'console' | 'none';
-export type SamplerKind =
-  | 'always_on'
-  | 'always_off'
-  | 'traceidratio'
-  | 'parentbased_always_on'
-  | 'parentbased_always_off'
-  | 'parentbased_traceidratio';
+export type { SamplerKind };
 
 export interface OtlpTarget {
   /** host:port (or unix:path) as grpc-js wants it */
@@ -73,7 +69,7 @@ export const QUEUE_DEFAULTS: SpanQueueConfig = {
 };
 
 /** Every variable read here, for --help and the README. */
-export const OTEL_VARIABLES: { name: string; default: string; meaning: string }[] = [
+export const OTEL_VARIABLES: Variable[] = [
   {
     name: 'OTEL_EXPORTER_OTLP_ENDPOINT',
     default: '',
@@ -104,13 +100,13 @@ export const OTEL_VARIABLES: { name: string; default: string; meaning: string }[
   { name: 'OTEL_EXPORTER_OTLP_COMPRESSION', default: 'none', meaning: 'gzip or none' },
   {
     name: 'OTEL_TRACES_EXPORTER',
-    default: '',
-    meaning: 'otlp, console or none (default: otlp when an endpoint is set, else none)',
+    default: 'otlp when an endpoint is set, else none',
+    meaning: 'otlp, console or none',
   },
   {
     name: 'OTEL_METRICS_EXPORTER',
-    default: '',
-    meaning: 'otlp, console or none (default: otlp when an endpoint is set, else none)',
+    default: 'otlp when an endpoint is set, else none',
+    meaning: 'otlp, console or none',
   },
   {
     name: 'OTEL_TRACES_SAMPLER',
@@ -236,16 +232,10 @@ export function loadTelemetryConfig(env: Env): LoadedTelemetryConfig {
   };
 
   let sampler = (get('OTEL_TRACES_SAMPLER') ?? 'parentbased_always_on').toLowerCase() as SamplerKind;
-  const samplers: SamplerKind[] = [
-    'always_on',
-    'always_off',
-    'traceidratio',
-    'parentbased_always_on',
-    'parentbased_always_off',
-    'parentbased_traceidratio',
-  ];
-  if (!samplers.includes(sampler)) {
-    warnings.push(`OTEL_TRACES_SAMPLER="${sampler}" is not one of ${samplers.join(', ')}; using parentbased_always_on`);
+  if (!SAMPLER_KINDS.includes(sampler)) {
+    warnings.push(
+      `OTEL_TRACES_SAMPLER="${sampler}" is not one of ${SAMPLER_KINDS.join(', ')}; using parentbased_always_on`,
+    );
     sampler = 'parentbased_always_on';
   }
   let samplerRatio = 1;

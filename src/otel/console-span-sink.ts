@@ -3,13 +3,14 @@
  * debugging a setup without a collector. Not built for throughput.
  */
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import type { HrTime } from '@opentelemetry/api';
+import { spanAttributes, spanIdHex, type ExportSpan } from './span';
 import type { SpanSink } from './span-queue';
-import type { SpanRecord } from './spans';
 
 export class ConsoleSpanSink implements SpanSink {
   constructor(private readonly write: (line: string) => void = (line) => void process.stdout.write(line)) {}
 
-  export(spans: SpanRecord[], resultCallback: (result: ExportResult) => void): void {
+  export(spans: ExportSpan[], resultCallback: (result: ExportResult) => void): void {
     try {
       let out = '';
       for (const s of spans) out += `${JSON.stringify(consoleView(s))}\n`;
@@ -24,20 +25,20 @@ export class ConsoleSpanSink implements SpanSink {
 }
 
 /** Times as unix ns strings: exact, and readable next to a collector's output. */
-export function consoleView(s: SpanRecord): Record<string, unknown> {
-  const ns = (t: [number, number]) => (BigInt(t[0]) * 1_000_000_000n + BigInt(t[1])).toString();
+export function consoleView(s: ExportSpan): Record<string, unknown> {
+  const ns = (t: HrTime) => (BigInt(t[0]) * 1_000_000_000n + BigInt(t[1])).toString();
   return {
     name: s.name,
     kind: s.kind,
-    traceId: s.traceId,
-    spanId: s.spanId,
-    parentSpanId: s.parentSpanId,
+    traceId: spanIdHex(s, s.traceIdAt, 16),
+    spanId: spanIdHex(s, s.spanIdAt, 8),
+    parentSpanId: spanIdHex(s, s.parentSpanIdAt, 8),
     parentIsRemote: s.parentIsRemote,
     traceState: s.traceState,
     traceFlags: s.traceFlags,
-    startTimeUnixNano: ns(s.startTime),
-    endTimeUnixNano: ns(s.endTime),
+    startTimeUnixNano: ns(s.startTime([0, 0])),
+    endTimeUnixNano: ns(s.endTime([0, 0])),
     status: { code: s.statusCode, message: s.statusMessage },
-    attributes: s.attributes,
+    attributes: spanAttributes(s),
   };
 }

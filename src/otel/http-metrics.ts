@@ -1,11 +1,10 @@
 /**
- * RED metrics aggregated in place, one series per bounded attribute set, handed to the SDK's
- * reader as a MetricProducer.
+ * RED metrics aggregated in place from enriched exchanges, one series per bounded attribute set,
+ * handed to the SDK's reader as a MetricProducer at collection time.
  *
- * Recording through the SDK's synchronous instruments hashes the attribute object on every
- * call (several times per request here); at 100k requests/s that alone costs more than the
- * capture. Here a request costs one string key, one Map lookup and a few array increments,
- * and the attribute objects are built once per series.
+ * An exchange costs a numeric series lookup (method, status, error, scheme, response source, and
+ * the route, upstream and pod indexes the enrichment stage decided) and a few typed-array
+ * increments. Attribute objects are built once per series; nothing is allocated per exchange.
  */
 import { ValueType, type Attributes, type HrTime } from '@opentelemetry/api';
 import { hrTime, type InstrumentationScope } from '@opentelemetry/core';
@@ -28,74 +27,29 @@ import {
   ATTR_SERVER_PORT,
   ATTR_URL_SCHEME,
 } from '@opentelemetry/semantic-conventions';
-import type { HttpExchange } from '../requests/types';
-import { normalizeMethod, schemeOf, serverOf } from './http-fields';
-import { kongSplit, responseSource } from './kong-timing';
+import { Method, METHOD_NAMES } from '../capture/exchange-layout';
+import type { EnrichedExchange } from '../enrich/enriched';
+import type { PodInfo } from '../enrich/pods';
 import { DURATION_BUCKETS_S, SIZE_BUCKETS_BYTES, metricByName, type MetricName } from './metric-names';
-import { ATTR_K8S_NAMESPACE_NAME, ATTR_K8S_POD_NAME, ATTR_KONG_RESPONSE_SOURCE } from './semconv';
-import type { PodLabels, PodResolver, RouteResolver } from './spans';
+import {
+  ATTR_K8S_NAMESPACE_NAME,
+  ATTR_K8S_POD_NAME,
+  ATTR_KONG_RESPONSE_SOURCE,
+  ATTR_KONG_ROUTE_NAME,
+  ATTR_KONG_SERVICE_NAME,
+} from './semconv';
+import { HistogramColumns, SeriesIndex } from './series';
 
 /** Beyond this many series per family, new attribute sets fold into one overflow series (spec). */
 export const MAX_SERIES = 2000;
 const OVERFLOW_ATTRS: Attributes = { 'otel.metric.overflow': true };
+const NS = 1e-9;
 
-class Hist {
-  readonly counts: number[];
-  count = 0;
-  sum = 0;
-  min = Infinity;
-  max = -Infinity;
-  constructor(readonly boundaries: number[]) {
-    this.counts = new Array(boundaries.length + 1).fill(0);
-  }
-  record(v: number): void {
-    const b = this.boundaries;
-    let i = 0;
-    while (i < b.length && v > b[i]) i++;
-    this.counts[i]++;
-    this.count++;
-    this.sum += v;
-    if (v < this.min) this.min = v;
-    if (v > this.max) this.max = v;
-  }
-  snapshot(): Histogram {
-    return {
-      buckets: { boundaries: this.boundaries, counts: this.counts.slice() },
-      count: this.count,
-      sum: this.sum,
-      min: this.count > 0 ? this.min : undefined,
-      max: this.count > 0 ? this.max : undefined,
-    };
-  }
-}
-
-interface ServerSeries {
-  attributes: Attributes;
-  start: HrTime;
-  duration: Hist;
-  requestBody: Hist;
-  responseBody: Hist;
-  proxy: Hist;
-  upstream: Hist;
-}
-
-interface ClientSeries {
-  attributes: Attributes;
-  start: HrTime;
-  duration: Hist;
-}
-
-interface ActiveSeries {
-  attributes: Attributes;
-  start: HrTime;
-  value: number;
-}
-
-/** What the stats line needs, kept as plain counters. */
+/** The figures of the stats line, from the same counts as the metrics. */
 export interface RequestTotals {
-  /** request heads seen (server) */
+  /** SERVER exchanges finished (each inbound request once, when it ends) */
   requests: number;
-  /** server exchanges finished with a response status */
+  /** of which with a response status */
   responses: number;
   status2xx: number;
   status3xx: number;
@@ -103,18 +57,65 @@ export interface RequestTotals {
   status5xx: number;
   /** finished without a response (client gone, reset) */
   noResponse: number;
-  inFlight: number;
-  /** mean duration of finished server exchanges, ms */
+  /** ended abnormally (an error code) */
+  errors: number;
+  /** mean duration of the responses, ms */
   avgResponseMs: number;
+  /** CLIENT exchanges: upstream attempts, retries included */
   upstreamAttempts: number;
 }
 
+/** SERVER requests in flight now, index = Method * 2 + (TLS ? 1 : 0), as the assembler counts them. */
+export type ActiveRequests = () => readonly number[] | undefined;
+
+/** One family group's series: the index, one attribute set and start time per series, the overflow row. */
+class SeriesSet {
+  readonly index = new SeriesIndex();
+  readonly attributes: Attributes[] = [];
+  readonly starts: HrTime[] = [];
+  private overflow = -1;
+
+  get size(): number {
+    return this.attributes.length;
+  }
+
+  /** The series of a key; -1 when it is new (the caller builds its attributes and calls add). */
+  find(a: number, b: number, c: number, overflowing: boolean): number {
+    if (overflowing) return this.overflowSeries();
+    return this.index.get(a, b, c);
+  }
+
+  add(a: number, b: number, c: number, attributes: Attributes): number {
+    if (this.index.size >= MAX_SERIES) return this.overflowSeries();
+    const series = this.push(attributes);
+    this.index.set(a, b, c, series);
+    return series;
+  }
+
+  private overflowSeries(): number {
+    if (this.overflow < 0) this.overflow = this.push(OVERFLOW_ATTRS);
+    return this.overflow;
+  }
+
+  private push(attributes: Attributes): number {
+    this.attributes.push(attributes);
+    this.starts.push(hrTime());
+    return this.attributes.length - 1;
+  }
+}
+
 export class HttpMetrics implements MetricProducer {
-  private readonly server = new Map<string, ServerSeries>();
-  private readonly client = new Map<string, ClientSeries>();
-  private readonly active = new Map<string, ActiveSeries>();
-  /** exchanges counted in active_requests, so a missing head can never drive it negative */
-  private readonly inFlightSet = new WeakSet<HttpExchange>();
+  private readonly server = new SeriesSet();
+  private readonly serverDuration = new HistogramColumns(DURATION_BUCKETS_S, NS);
+  private readonly requestBody = new HistogramColumns(SIZE_BUCKETS_BYTES, 1);
+  private readonly responseBody = new HistogramColumns(SIZE_BUCKETS_BYTES, 1);
+  private readonly proxy = new HistogramColumns(DURATION_BUCKETS_S, NS);
+  private readonly upstream = new HistogramColumns(DURATION_BUCKETS_S, NS);
+  private readonly client = new SeriesSet();
+  private readonly clientDuration = new HistogramColumns(DURATION_BUCKETS_S, NS);
+  /** active_requests series by Method * 2 + TLS, made when first non-zero */
+  private readonly activeAttributes: (Attributes | undefined)[] = [];
+  private readonly activeStarts: (HrTime | undefined)[] = [];
   private readonly t = {
     requests: 0,
     responses: 0,
@@ -123,30 +124,20 @@ export class HttpMetrics implements MetricProducer {
     status4xx: 0,
     status5xx: 0,
     noResponse: 0,
-    inFlight: 0,
-    finished: 0,
-    durationSumNs: 0,
+    errors: 0,
+    responseTimeSumNs: 0,
     upstreamAttempts: 0,
   };
 
   constructor(
     private readonly resource: Resource,
     private readonly scope: InstrumentationScope,
-    private readonly routes?: RouteResolver,
-    private readonly pods?: PodResolver,
+    private readonly activeRequests?: ActiveRequests,
   ) {}
 
-  onRequestHead(ex: HttpExchange): void {
-    if (ex.direction !== 'server' || this.inFlightSet.has(ex)) return;
-    this.inFlightSet.add(ex);
-    this.t.requests++;
-    this.t.inFlight++;
-    this.activeSeries(ex).value++;
-  }
-
-  onExchange(ex: HttpExchange): void {
-    if (ex.direction === 'server') this.recordServer(ex);
-    else this.recordClient(ex);
+  record(e: EnrichedExchange): void {
+    if (e.ex.isServer) this.recordServer(e);
+    else this.recordClient(e);
   }
 
   totals(): RequestTotals {
@@ -159,142 +150,92 @@ export class HttpMetrics implements MetricProducer {
       status4xx: t.status4xx,
       status5xx: t.status5xx,
       noResponse: t.noResponse,
-      inFlight: t.inFlight,
-      avgResponseMs: t.finished > 0 ? t.durationSumNs / t.finished / 1e6 : 0,
+      errors: t.errors,
+      avgResponseMs: t.responses > 0 ? t.responseTimeSumNs / t.responses / 1e6 : 0,
       upstreamAttempts: t.upstreamAttempts,
     };
   }
 
-  private recordServer(ex: HttpExchange): void {
-    if (this.inFlightSet.has(ex)) {
-      this.inFlightSet.delete(ex);
-      this.t.inFlight--;
-      this.activeSeries(ex).value--;
-    } else {
-      // The head was never reported (e.g. the agent started mid-request): count it now.
-      this.t.requests++;
-    }
-    const durationNs = Math.max(0, ex.endNs - ex.startNs);
-    this.t.finished++;
-    this.t.durationSumNs += durationNs;
-    const status = ex.statusCode;
+  private recordServer(e: EnrichedExchange): void {
+    const ex = e.ex;
+    const t = this.t;
+    const status = ex.status;
+    const durationNs = e.durationNs;
+    t.requests++;
+    if (ex.error !== 0) t.errors++;
     if (status > 0) {
-      this.t.responses++;
-      if (status >= 500) this.t.status5xx++;
-      else if (status >= 400) this.t.status4xx++;
-      else if (status >= 300) this.t.status3xx++;
-      else if (status >= 200) this.t.status2xx++;
+      t.responses++;
+      t.responseTimeSumNs += durationNs;
+      if (status >= 500) t.status5xx++;
+      else if (status >= 400) t.status4xx++;
+      else if (status >= 300) t.status3xx++;
+      else if (status >= 200) t.status2xx++;
     } else {
-      this.t.noResponse++;
+      t.noResponse++;
     }
 
-    const s = this.serverSeries(ex);
-    s.duration.record(durationNs / 1e9);
-    s.requestBody.record(ex.requestBodySize);
-    s.responseBody.record(ex.responseBodySize);
-    const split = kongSplit(ex);
-    if (split !== undefined) {
-      s.proxy.record(split.beforeUpstreamNs / 1e9);
-      s.upstream.record(split.upstreamNs / 1e9);
+    const routeIndex = e.route === undefined ? 0 : e.route.index;
+    const podIndex = e.pod === undefined ? 0 : e.pod.index;
+    const tls = ex.tls ? 1 : 0;
+    const a = status | (ex.method << 16) | (e.errorKey << 20) | (tls << 24) | (e.responseSource << 25);
+    const set = this.server;
+    let series = set.find(a, routeIndex, podIndex, routeIndex < 0 || podIndex < 0);
+    if (series < 0) series = set.add(a, routeIndex, podIndex, serverAttributes(e));
+
+    const durationBucket = this.serverDuration.bucket(durationNs);
+    this.serverDuration.add(series, durationBucket, durationNs);
+    this.requestBody.add(series, this.requestBody.bucket(ex.requestBodySize), ex.requestBodySize);
+    this.responseBody.add(series, this.responseBody.bucket(ex.responseBodySize), ex.responseBodySize);
+    if (e.hasUpstreamSplit) {
+      this.proxy.add(series, this.proxy.bucket(e.beforeUpstreamNs), e.beforeUpstreamNs);
+      this.upstream.add(series, this.upstream.bucket(e.upstreamNs), e.upstreamNs);
     } else {
-      s.proxy.record(durationNs / 1e9);
+      // Kong answered alone (or its attempts were not seen): all of it was Kong's time.
+      this.proxy.add(series, durationBucket, durationNs);
     }
   }
 
-  private recordClient(ex: HttpExchange): void {
+  private recordClient(e: EnrichedExchange): void {
+    const ex = e.ex;
     this.t.upstreamAttempts++;
-    const method = normalizeMethod(ex.method);
-    const server = serverOf(ex);
-    const errorType = ex.errorCode ?? (ex.statusCode >= 400 ? String(ex.statusCode) : '');
-    const pod = this.pods?.(ex.pid);
-    const key = `${method}\u0000${ex.statusCode}\u0000${server.address ?? ''}\u0000${server.port ?? ''}\u0000${errorType}${podKey(pod)}`;
-    let s = this.client.get(key);
-    if (s === undefined) {
-      const attrs: Attributes = { [ATTR_HTTP_REQUEST_METHOD]: method };
-      addPod(attrs, pod);
-      if (ex.statusCode > 0) attrs[ATTR_HTTP_RESPONSE_STATUS_CODE] = ex.statusCode;
-      if (server.address !== undefined) attrs[ATTR_SERVER_ADDRESS] = server.address;
-      if (server.port !== undefined) attrs[ATTR_SERVER_PORT] = server.port;
-      if (errorType !== '') attrs[ATTR_ERROR_TYPE] = errorType;
-      s = bounded(this.client, key, attrs, (a) => ({
-        attributes: a,
-        start: hrTime(),
-        duration: new Hist(DURATION_BUCKETS_S),
-      }));
-    }
-    s.duration.record(Math.max(0, ex.endNs - ex.startNs) / 1e9);
-  }
-
-  private serverSeries(ex: HttpExchange): ServerSeries {
-    const method = normalizeMethod(ex.method);
-    const route = this.routes?.(ex)?.route ?? '';
-    const scheme = schemeOf(ex);
-    const server = serverOf(ex);
-    const errorType = ex.errorCode ?? (ex.statusCode >= 500 ? String(ex.statusCode) : '');
-    const source = responseSource(ex);
-    const pod = this.pods?.(ex.pid);
-    const key = `${method}\u0000${ex.statusCode}\u0000${route}\u0000${scheme}\u0000${server.address ?? ''}\u0000${server.port ?? ''}\u0000${errorType}\u0000${source}${podKey(pod)}`;
-    const found = this.server.get(key);
-    if (found !== undefined) return found;
-    const attrs: Attributes = { [ATTR_HTTP_REQUEST_METHOD]: method, [ATTR_URL_SCHEME]: scheme };
-    addPod(attrs, pod);
-    if (ex.statusCode > 0) attrs[ATTR_HTTP_RESPONSE_STATUS_CODE] = ex.statusCode;
-    if (route !== '') attrs[ATTR_HTTP_ROUTE] = route;
-    if (server.address !== undefined) attrs[ATTR_SERVER_ADDRESS] = server.address;
-    if (server.port !== undefined) attrs[ATTR_SERVER_PORT] = server.port;
-    if (errorType !== '') attrs[ATTR_ERROR_TYPE] = errorType;
-    attrs[ATTR_KONG_RESPONSE_SOURCE] = source;
-    return bounded(this.server, key, attrs, (a) => ({
-      attributes: a,
-      start: hrTime(),
-      duration: new Hist(DURATION_BUCKETS_S),
-      requestBody: new Hist(SIZE_BUCKETS_BYTES),
-      responseBody: new Hist(SIZE_BUCKETS_BYTES),
-      proxy: new Hist(DURATION_BUCKETS_S),
-      upstream: new Hist(DURATION_BUCKETS_S),
-    }));
-  }
-
-  private activeSeries(ex: HttpExchange): ActiveSeries {
-    const method = normalizeMethod(ex.method);
-    const scheme = schemeOf(ex);
-    const key = `${method}\u0000${scheme}`;
-    const found = this.active.get(key);
-    if (found !== undefined) return found;
-    return bounded(this.active, key, { [ATTR_HTTP_REQUEST_METHOD]: method, [ATTR_URL_SCHEME]: scheme }, (a) => ({
-      attributes: a,
-      start: hrTime(),
-      value: 0,
-    }));
+    const hostIndex = e.upstream === undefined ? 0 : e.upstream.index;
+    const podIndex = e.pod === undefined ? 0 : e.pod.index;
+    const a = ex.status | (ex.method << 16) | (e.errorKey << 20);
+    const set = this.client;
+    let series = set.find(a, hostIndex, podIndex, hostIndex < 0 || podIndex < 0);
+    if (series < 0) series = set.add(a, hostIndex, podIndex, clientAttributes(e));
+    const durationNs = e.durationNs;
+    this.clientDuration.add(series, this.clientDuration.bucket(durationNs), durationNs);
   }
 
   async collect(): Promise<CollectionResult> {
     const now = hrTime();
-    const server = [...this.server.values()];
-    const hist = (name: string, pick: (s: ServerSeries) => Hist): MetricData =>
-      histogramData(
-        metricByName(name),
-        server.map((s) => point(s.attributes, s.start, now, pick(s).snapshot())),
-      );
+    const server = this.server;
+    const hist = (name: string, columns: HistogramColumns, onlyRecorded = false): MetricData => {
+      const points: DataPoint<Histogram>[] = [];
+      for (let s = 0; s < server.size; s++) {
+        if (onlyRecorded && columns.count(s) === 0) continue;
+        points.push(point(server.attributes[s], server.starts[s], now, columns.snapshot(s)));
+      }
+      return histogramData(metricByName(name), points);
+    };
+    const clientPoints: DataPoint<Histogram>[] = [];
+    for (let s = 0; s < this.client.size; s++) {
+      clientPoints.push(point(this.client.attributes[s], this.client.starts[s], now, this.clientDuration.snapshot(s)));
+    }
     const metrics: MetricData[] = [
-      hist('http.server.request.duration', (s) => s.duration),
-      hist('http.server.request.body.size', (s) => s.requestBody),
-      hist('http.server.response.body.size', (s) => s.responseBody),
-      hist('kong.latency.proxy', (s) => s.proxy),
-      histogramData(
-        metricByName('kong.latency.upstream'),
-        server.filter((s) => s.upstream.count > 0).map((s) => point(s.attributes, s.start, now, s.upstream.snapshot())),
-      ),
-      histogramData(
-        metricByName('http.client.request.duration'),
-        [...this.client.values()].map((s) => point(s.attributes, s.start, now, s.duration.snapshot())),
-      ),
+      hist('http.server.request.duration', this.serverDuration),
+      hist('http.server.request.body.size', this.requestBody),
+      hist('http.server.response.body.size', this.responseBody),
+      hist('kong.latency.proxy', this.proxy),
+      hist('kong.latency.upstream', this.upstream, true),
+      histogramData(metricByName('http.client.request.duration'), clientPoints),
       {
         descriptor: descriptor(metricByName('http.server.active_requests'), ValueType.INT),
         aggregationTemporality: AggregationTemporality.CUMULATIVE,
         dataPointType: DataPointType.SUM,
         isMonotonic: false,
-        dataPoints: [...this.active.values()].map((s) => point(s.attributes, s.start, now, s.value)),
+        dataPoints: this.activePoints(now),
       },
     ];
     return {
@@ -305,21 +246,65 @@ export class HttpMetrics implements MetricProducer {
       errors: [],
     };
   }
+
+  /** A series appears once its count was first non-zero, and then stays (reporting 0 when idle). */
+  private activePoints(now: HrTime): DataPoint<number>[] {
+    const counts = this.activeRequests?.() ?? [];
+    const points: DataPoint<number>[] = [];
+    for (let i = 0; i < Method.Max * 2; i++) {
+      const value = counts[i] ?? 0;
+      if (value > 0 && this.activeAttributes[i] === undefined) {
+        this.activeAttributes[i] = {
+          [ATTR_HTTP_REQUEST_METHOD]: METHOD_NAMES[i >> 1],
+          [ATTR_URL_SCHEME]: (i & 1) === 1 ? 'https' : 'http',
+        };
+        this.activeStarts[i] = now;
+      }
+      const attributes = this.activeAttributes[i];
+      if (attributes !== undefined) points.push(point(attributes, this.activeStarts[i]!, now, value));
+    }
+    return points;
+  }
 }
 
-function bounded<T>(map: Map<string, T>, key: string, attrs: Attributes, make: (a: Attributes) => T): T {
-  if (map.size < MAX_SERIES) {
-    const s = make(attrs);
-    map.set(key, s);
-    return s;
+/** S: method, status, route, route and service names, scheme, error type, response source (and pod). */
+function serverAttributes(e: EnrichedExchange): Attributes {
+  const ex = e.ex;
+  const attrs: Attributes = {
+    [ATTR_HTTP_REQUEST_METHOD]: METHOD_NAMES[ex.method],
+    [ATTR_URL_SCHEME]: ex.tls ? 'https' : 'http',
+  };
+  if (e.pod !== undefined) addPod(attrs, e.pod);
+  if (ex.status > 0) attrs[ATTR_HTTP_RESPONSE_STATUS_CODE] = ex.status;
+  const route = e.route;
+  if (route !== undefined) {
+    if (route.route !== undefined) attrs[ATTR_HTTP_ROUTE] = route.route;
+    attrs[ATTR_KONG_ROUTE_NAME] = route.routeName;
+    if (route.serviceName !== undefined) attrs[ATTR_KONG_SERVICE_NAME] = route.serviceName;
   }
-  const overflowKey = '\u0001overflow';
-  let s = map.get(overflowKey);
-  if (s === undefined) {
-    s = make(OVERFLOW_ATTRS);
-    map.set(overflowKey, s);
+  if (e.errorType !== undefined) attrs[ATTR_ERROR_TYPE] = e.errorType;
+  attrs[ATTR_KONG_RESPONSE_SOURCE] = e.responseSourceName;
+  return attrs;
+}
+
+/** C: method, status, server address and port (the upstream as Kong addressed it), error type (and pod). */
+function clientAttributes(e: EnrichedExchange): Attributes {
+  const ex = e.ex;
+  const attrs: Attributes = { [ATTR_HTTP_REQUEST_METHOD]: METHOD_NAMES[ex.method] };
+  if (e.pod !== undefined) addPod(attrs, e.pod);
+  if (ex.status > 0) attrs[ATTR_HTTP_RESPONSE_STATUS_CODE] = ex.status;
+  if (e.upstream !== undefined) {
+    attrs[ATTR_SERVER_ADDRESS] = e.upstream.address;
+    if (e.upstream.port !== undefined) attrs[ATTR_SERVER_PORT] = e.upstream.port;
   }
-  return s;
+  if (e.errorType !== undefined) attrs[ATTR_ERROR_TYPE] = e.errorType;
+  return attrs;
+}
+
+/** Per-pod series only when a node-wide agent labels them: bounded by the pods on the node. */
+function addPod(attrs: Attributes, pod: PodInfo): void {
+  if (pod.name !== undefined) attrs[ATTR_K8S_POD_NAME] = pod.name;
+  if (pod.namespace !== undefined) attrs[ATTR_K8S_NAMESPACE_NAME] = pod.namespace;
 }
 
 function descriptor(m: MetricName, valueType: ValueType) {
@@ -337,14 +322,4 @@ function histogramData(m: MetricName, dataPoints: DataPoint<Histogram>[]): Metri
     dataPointType: DataPointType.HISTOGRAM,
     dataPoints,
   };
-}
-
-/** Per-pod series only when a node-wide agent labels them: bounded by the pods on the node. */
-function podKey(pod: PodLabels | undefined): string {
-  return pod === undefined ? '' : `\u0000${pod.namespace ?? ''}/${pod.name ?? ''}`;
-}
-
-function addPod(attrs: Attributes, pod: PodLabels | undefined): void {
-  if (pod?.name !== undefined) attrs[ATTR_K8S_POD_NAME] = pod.name;
-  if (pod?.namespace !== undefined) attrs[ATTR_K8S_NAMESPACE_NAME] = pod.namespace;
 }

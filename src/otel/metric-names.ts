@@ -13,13 +13,18 @@ export interface MetricName {
   attributes: string[];
 }
 
+/**
+ * Not server.address/server.port: opt-in in the semantic conventions, and Host is chosen by the
+ * client, so it would let any client mint series. Route and service names are bounded by Kong's
+ * configuration.
+ */
 const SERVER_ATTRS = [
   'http.request.method',
   'http.response.status_code',
   'http.route',
+  'kong.route.name',
+  'kong.service.name',
   'url.scheme',
-  'server.address',
-  'server.port',
   'error.type',
   'kong.response.source',
 ];
@@ -102,6 +107,48 @@ export const METRICS: MetricName[] = [
     attributes: [],
   },
   {
+    name: 'kong_watcher.decode.errors',
+    unit: '{record}',
+    kind: 'counter',
+    description: 'Kernel records and exchange frames whose sizes did not add up (skipped)',
+    attributes: [],
+  },
+  {
+    name: 'kong_watcher.connections',
+    unit: '{connection}',
+    kind: 'gauge',
+    description: 'Connections being followed',
+    attributes: [],
+  },
+  {
+    name: 'kong_watcher.connections.evicted',
+    unit: '{connection}',
+    kind: 'counter',
+    description: 'Connections given up to stay within the connection bound (their exchanges end with error evicted)',
+    attributes: [],
+  },
+  {
+    name: 'kong_watcher.http.protocol_errors',
+    unit: '{message}',
+    kind: 'counter',
+    description: 'HTTP messages that could not be framed; the stream was resynchronised after them',
+    attributes: [],
+  },
+  {
+    name: 'kong_watcher.requests.dropped',
+    unit: '{request}',
+    kind: 'counter',
+    description: 'Requests counted but not reported: too many pipelined on one connection, or never answered',
+    attributes: [],
+  },
+  {
+    name: 'kong_watcher.upstream.unmatched',
+    unit: '{request}',
+    kind: 'counter',
+    description: "Upstream calls matched to no inbound request (Kong's own calls)",
+    attributes: [],
+  },
+  {
     name: 'kong_watcher.spans.exported',
     unit: '{span}',
     kind: 'counter',
@@ -112,7 +159,7 @@ export const METRICS: MetricName[] = [
     name: 'kong_watcher.spans.dropped',
     unit: '{span}',
     kind: 'counter',
-    description: 'Spans lost: export queue full or export failed after retries',
+    description: 'Spans lost: export queue full, export failed after retries, or unsent at shutdown',
     attributes: ['reason'],
   },
   {

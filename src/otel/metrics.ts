@@ -1,25 +1,48 @@
 /**
  * The MeterProvider: HTTP metrics from the in-place aggregate (HttpMetrics), the agent's own
- * health as observable instruments, one periodic reader with cumulative temporality.
+ * figures as observable instruments read once per collection, one periodic reader with cumulative
+ * temporality.
  */
-import { ValueType } from '@opentelemetry/api';
+import { ValueType, type Observable } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
-import { HttpMetrics } from './http-metrics';
+import { HttpMetrics, type ActiveRequests } from './http-metrics';
 import { metricByName } from './metric-names';
 import { ATTR_CPU_MODE } from './semconv';
-import type { PodResolver, RouteResolver } from './spans';
 import type { SpanQueueStats } from './span-queue';
 import { SCOPE } from './scope';
 
-/** Figures the agent reports about itself; totals since start, except the gauges. */
-export interface AgentStats {
-  eventsReceived?: number;
-  eventsLost?: number;
+/** The agent's figures about itself: totals since start, except the gauges. */
+export interface SelfStats {
+  /** kernel records taken by the native assembler */
+  eventsReceived: number;
+  /** records the ring buffer had no room for */
+  eventsLost: number;
   /** 0..1 at the last drain */
-  ringbufFill?: number;
-  processesMonitored?: number;
+  ringbufFill: number;
+  processesMonitored: number;
+  /** records and frames whose sizes did not add up */
+  decodeErrors: number;
+  /** connections followed now */
+  connections: number;
+  evictedConnections: number;
+  protocolErrors: number;
+  droppedRequests: number;
+  unmatchedAttempts: number;
 }
+
+export const NO_SELF_STATS: SelfStats = {
+  eventsReceived: 0,
+  eventsLost: 0,
+  ringbufFill: 0,
+  processesMonitored: 0,
+  decodeErrors: 0,
+  connections: 0,
+  evictedConnections: 0,
+  protocolErrors: 0,
+  droppedRequests: 0,
+  unmatchedAttempts: 0,
+};
 
 export interface MetricsOptions {
   resource: Resource;
@@ -27,23 +50,33 @@ export interface MetricsOptions {
   exporter?: PushMetricExporter;
   exportIntervalMs: number;
   exportTimeoutMs: number;
-  routes?: RouteResolver;
-  pods?: PodResolver;
   spanStats: () => SpanQueueStats;
+  selfStats?: () => SelfStats;
+  activeRequests?: ActiveRequests;
 }
+
+/** Self metrics: each reads one field of SelfStats. */
+const SELF_COUNTERS: [string, keyof SelfStats][] = [
+  ['kong_watcher.events.received', 'eventsReceived'],
+  ['kong_watcher.events.lost', 'eventsLost'],
+  ['kong_watcher.decode.errors', 'decodeErrors'],
+  ['kong_watcher.connections.evicted', 'evictedConnections'],
+  ['kong_watcher.http.protocol_errors', 'protocolErrors'],
+  ['kong_watcher.requests.dropped', 'droppedRequests'],
+  ['kong_watcher.upstream.unmatched', 'unmatchedAttempts'],
+];
+const SELF_GAUGES: [string, keyof SelfStats, ValueType][] = [
+  ['kong_watcher.ringbuf.fill', 'ringbufFill', ValueType.DOUBLE],
+  ['kong_watcher.processes.monitored', 'processesMonitored', ValueType.INT],
+  ['kong_watcher.connections', 'connections', ValueType.INT],
+];
 
 export class Metrics {
   readonly http: HttpMetrics;
   private readonly provider?: MeterProvider;
-  private readonly agent: Required<AgentStats> = {
-    eventsReceived: 0,
-    eventsLost: 0,
-    ringbufFill: 0,
-    processesMonitored: 0,
-  };
 
   constructor(opts: MetricsOptions) {
-    this.http = new HttpMetrics(opts.resource, SCOPE, opts.routes, opts.pods);
+    this.http = new HttpMetrics(opts.resource, SCOPE, opts.activeRequests);
     if (opts.exporter === undefined) return;
     const reader = new PeriodicExportingMetricReader({
       exporter: opts.exporter,
@@ -52,18 +85,7 @@ export class Metrics {
       metricProducers: [this.http],
     });
     this.provider = new MeterProvider({ resource: opts.resource, readers: [reader] });
-    this.registerSelfMetrics(opts.spanStats);
-  }
-
-  recordAgentStats(stats: AgentStats): void {
-    if (stats.eventsReceived !== undefined) this.agent.eventsReceived = stats.eventsReceived;
-    if (stats.eventsLost !== undefined) this.agent.eventsLost = stats.eventsLost;
-    if (stats.ringbufFill !== undefined) this.agent.ringbufFill = stats.ringbufFill;
-    if (stats.processesMonitored !== undefined) this.agent.processesMonitored = stats.processesMonitored;
-  }
-
-  agentStats(): Required<AgentStats> {
-    return { ...this.agent };
+    this.registerSelfMetrics(opts.spanStats, opts.selfStats ?? (() => NO_SELF_STATS));
   }
 
   async flush(): Promise<void> {
@@ -74,29 +96,47 @@ export class Metrics {
     await this.provider?.shutdown();
   }
 
-  private registerSelfMetrics(spanStats: () => SpanQueueStats): void {
+  private registerSelfMetrics(spanStats: () => SpanQueueStats, selfStats: () => SelfStats): void {
     const meter = this.provider!.getMeter(SCOPE.name, SCOPE.version);
     const opts = (name: string, valueType = ValueType.INT) => {
       const m = metricByName(name);
       return { description: m.description, unit: m.unit, valueType };
     };
-    const counter = (name: string, read: () => number) =>
-      meter.createObservableCounter(name, opts(name)).addCallback((r) => r.observe(read()));
-    counter('kong_watcher.events.received', () => this.agent.eventsReceived);
-    counter('kong_watcher.events.lost', () => this.agent.eventsLost);
-    counter('kong_watcher.spans.exported', () => spanStats().exported);
-    counter('kong_watcher.export.failures', () => spanStats().exportFailures);
-    meter.createObservableCounter('kong_watcher.spans.dropped', opts('kong_watcher.spans.dropped')).addCallback((r) => {
-      const s = spanStats();
-      r.observe(s.droppedQueueFull, { reason: 'queue_full' });
-      r.observe(s.droppedExportFailed, { reason: 'export_failed' });
-    });
-    meter
-      .createObservableGauge('kong_watcher.ringbuf.fill', opts('kong_watcher.ringbuf.fill', ValueType.DOUBLE))
-      .addCallback((r) => r.observe(this.agent.ringbufFill));
-    meter
-      .createObservableGauge('kong_watcher.processes.monitored', opts('kong_watcher.processes.monitored'))
-      .addCallback((r) => r.observe(this.agent.processesMonitored));
+    const self: [Observable, keyof SelfStats][] = [
+      ...SELF_COUNTERS.map(([name, field]): [Observable, keyof SelfStats] => [
+        meter.createObservableCounter(name, opts(name)),
+        field,
+      ]),
+      ...SELF_GAUGES.map(([name, field, type]): [Observable, keyof SelfStats] => [
+        meter.createObservableGauge(name, opts(name, type)),
+        field,
+      ]),
+    ];
+    // One read of the agent's figures per collection, shared by every instrument.
+    meter.addBatchObservableCallback(
+      (r) => {
+        const s = selfStats();
+        for (const [instrument, field] of self) r.observe(instrument, s[field]);
+      },
+      self.map(([instrument]) => instrument),
+    );
+    const exported = meter.createObservableCounter('kong_watcher.spans.exported', opts('kong_watcher.spans.exported'));
+    const failures = meter.createObservableCounter(
+      'kong_watcher.export.failures',
+      opts('kong_watcher.export.failures'),
+    );
+    const dropped = meter.createObservableCounter('kong_watcher.spans.dropped', opts('kong_watcher.spans.dropped'));
+    meter.addBatchObservableCallback(
+      (r) => {
+        const s = spanStats();
+        r.observe(exported, s.exported);
+        r.observe(failures, s.exportFailures);
+        r.observe(dropped, s.droppedQueueFull, { reason: 'queue_full' });
+        r.observe(dropped, s.droppedExportFailed, { reason: 'export_failed' });
+        r.observe(dropped, s.droppedShutdown, { reason: 'shutdown' });
+      },
+      [exported, failures, dropped],
+    );
     meter.createObservableCounter('process.cpu.time', opts('process.cpu.time', ValueType.DOUBLE)).addCallback((r) => {
       const cpu = process.cpuUsage();
       r.observe(cpu.user / 1e6, { [ATTR_CPU_MODE]: 'user' });

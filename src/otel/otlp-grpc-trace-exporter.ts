@@ -1,5 +1,5 @@
 /**
- * The span sink for OTEL_TRACES_EXPORTER=otlp: SpanRecord batches, encoded by
+ * The span sink for OTEL_TRACES_EXPORTER=otlp: span batches, encoded by
  * OtlpTraceEncoder, sent as TraceService/Export unary calls with grpc-js. The request bytes are
  * handed to grpc-js as they are (identity serializer), so nothing re-serializes them.
  *
@@ -19,7 +19,7 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { OtlpTarget } from './config';
 import { OtlpTraceEncoder, type EncoderAttributes, type EncoderScope } from './otlp-trace-encoder';
 import type { SpanSink } from './span-queue';
-import type { SpanRecord } from './spans';
+import type { ExportSpan } from './span';
 
 const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 
@@ -94,7 +94,7 @@ export class OtlpGrpcTraceExporter implements SpanSink {
     this.timeoutMs = t.timeoutMs;
   }
 
-  export(spans: SpanRecord[], resultCallback: (result: ExportResult) => void): void {
+  export(spans: ExportSpan[], resultCallback: (result: ExportResult) => void): void {
     if (this.closed) {
       resultCallback({ code: ExportResultCode.FAILED, error: new Error('exporter is shut down') });
       return;
@@ -106,7 +106,11 @@ export class OtlpGrpcTraceExporter implements SpanSink {
       resultCallback({ code: ExportResultCode.FAILED, error: err as Error });
       return;
     }
-    this.send(body, Date.now() + this.timeoutMs, 0, resultCallback);
+    this.send(body, Date.now() + this.timeoutMs, 0, (result) => {
+      // grpc-js has framed (copied) the request by the time the call ends.
+      this.encoder.release(body);
+      resultCallback(result);
+    });
   }
 
   async shutdown(): Promise<void> {

@@ -1,14 +1,22 @@
 /**
- * SpanRecord batches -> ExportTraceServiceRequest protobuf bytes, written directly (no message
+ * Span batches -> ExportTraceServiceRequest protobuf bytes, written directly (no message
  * objects, no generic serializer). Field numbers are those of opentelemetry/proto/trace/v1,
  * common/v1, resource/v1 and collector/trace/v1.
  *
  * Resource and scope never change for the agent's life, so their bytes are made once; every
- * batch is one ResourceSpans with one ScopeSpans. Output matches what the SDK exporter sends for
- * the same spans (same flags, kind offset, int/double choice for numbers).
+ * batch is one ResourceSpans with one ScopeSpans. Ids are copied from the span's bytes, and each
+ * span writes its attributes into the encoder (it is the span's AttributeWriter), whose keys'
+ * bytes are made once. Output matches what the SDK exporter sends for the same spans (same flags,
+ * kind offset, int/double choice for numbers).
  */
-import type { AttributeValue } from '@opentelemetry/api';
-import type { SpanRecord } from './spans';
+import type { AttributeValue, HrTime } from '@opentelemetry/api';
+import {
+  SPAN_ATTRIBUTE_NAMES,
+  SPAN_ATTRIBUTE_REPEATS,
+  type AttributeWriter,
+  type ExportSpan,
+  type SpanAttr,
+} from './span';
 
 export interface EncoderScope {
   name: string;
@@ -61,29 +69,52 @@ const SPAN_LEN_RESERVE = 2;
 const MAX_WRAPPER_BYTES = 3 * 6;
 const KEY_CACHE_LIMIT = 1024;
 const NS_PER_S = 1e9;
+/** Encodings kept per repeating attribute, and the most bytes one may take. */
+const KV_WAYS = 4;
+const KV_SLOT = 128;
 
 /**
- * Encodes batches for one resource and scope. Not re-entrant (one scratch buffer); each
- * encode() returns a fresh Buffer that the caller owns.
+ * Encodes batches for one resource and scope. Not re-entrant. Each encode() writes into a buffer
+ * of its own, which the caller owns until it gives it back with release(): requests stay alive
+ * while an export and its retries run, and reusing their memory afterwards spares a fresh
+ * megabyte (and its page faults) per batch.
  */
-export class OtlpTraceEncoder {
+export class OtlpTraceEncoder implements AttributeWriter {
   private buf: Buffer;
   private pos = 0;
+  /** the KeyValue key field of each SpanAttr */
+  private readonly knownKeys: Buffer[];
+  private readonly time: HrTime = [0, 0];
   /** [resource field][scope_spans tag]: the ScopeSpans length follows, per batch */
   private readonly resourcePart: Buffer;
   /** [scope field]: the first field of ScopeSpans */
   private readonly scopePart: Buffer;
   private readonly keys = new Map<string, Buffer>();
+  /** SPAN_ATTRIBUTE_REPEATS: per key, the last KV_WAYS string values and their whole KeyValue bytes */
+  private readonly kvValues: (string | undefined)[];
+  private readonly kvBytes: Buffer;
+  private readonly kvLengths: Int32Array;
+  private readonly kvNext: Uint8Array;
+  /** released request buffers, reused by the next encode() */
+  private readonly free: Buffer[] = [];
+  private bufferBytes: number;
 
-  constructor(resourceAttributes: EncoderAttributes, scope: EncoderScope, initialBytes = 1 << 20) {
-    this.buf = Buffer.allocUnsafe(initialBytes);
+  constructor(
+    resourceAttributes: EncoderAttributes,
+    scope: EncoderScope,
+    initialBytes = 1 << 20,
+    /** released buffers kept for reuse: the requests in flight at once */
+    private readonly keepBuffers = 8,
+  ) {
+    this.bufferBytes = initialBytes;
+    this.buf = Buffer.allocUnsafeSlow(initialBytes);
     // Resource and scope fields are encoded with the same writer, then kept as bytes.
     this.pos = 0;
     this.writeTag(T_RESOURCE_SPANS_RESOURCE);
     const resStart = this.beginLen(5);
     for (const key of Object.keys(resourceAttributes)) {
       const value = resourceAttributes[key];
-      if (value !== undefined && value !== null) this.writeKeyValue(T_RESOURCE_ATTRIBUTE, key, value, false);
+      if (value !== undefined && value !== null) this.writeKeyValue(T_RESOURCE_ATTRIBUTE, undefined, key, value);
     }
     this.endLen(resStart, 5);
     this.writeTag(T_RESOURCE_SPANS_SCOPE_SPANS);
@@ -97,10 +128,20 @@ export class OtlpTraceEncoder {
     this.resourcePart = Buffer.from(this.buf.subarray(0, resourceLen));
     this.scopePart = Buffer.from(this.buf.subarray(scopeStart, this.pos));
     this.pos = 0;
+    this.knownKeys = SPAN_ATTRIBUTE_NAMES.map(keyField);
+    const slots = SPAN_ATTRIBUTE_NAMES.length * KV_WAYS;
+    this.kvValues = new Array<string | undefined>(slots).fill(undefined);
+    this.kvBytes = Buffer.alloc(slots * KV_SLOT);
+    this.kvLengths = new Int32Array(slots);
+    this.kvNext = new Uint8Array(SPAN_ATTRIBUTE_NAMES.length);
+    this.free.push(this.buf);
   }
 
-  /** One ExportTraceServiceRequest carrying `spans`, ready for the wire. */
-  encode(spans: readonly SpanRecord[]): Buffer {
+  /** One ExportTraceServiceRequest carrying `spans`, ready for the wire; the caller owns it until release(). */
+  encode(spans: readonly ExportSpan[]): Buffer {
+    const reused = this.free.pop();
+    this.buf =
+      reused !== undefined && reused.length >= this.bufferBytes ? reused : Buffer.allocUnsafeSlow(this.bufferBytes);
     // Spans go after room for the largest possible prefix; the prefix is written backwards
     // in front of them once their length is known, so nothing is moved.
     const room = this.resourcePart.length + this.scopePart.length + MAX_WRAPPER_BYTES;
@@ -122,53 +163,61 @@ export class OtlpTraceEncoder {
     this.writeVarint(scopeSpansLen);
     this.scopePart.copy(this.buf, this.pos);
     this.pos += this.scopePart.length;
-    // The grpc layer may keep the request past this call (retries), so it gets its own copy.
-    const out = Buffer.allocUnsafe(end - start);
-    this.buf.copy(out, 0, start, end);
     this.pos = 0;
-    return out;
+    // The buffer grew for this batch: the next ones start at this size.
+    if (this.buf.length > this.bufferBytes) this.bufferBytes = this.buf.length;
+    return this.buf.subarray(start, end);
   }
 
-  private writeSpan(s: SpanRecord): void {
-    this.ensure(256 + s.name.length * 3);
+  /** Gives back what encode() returned, once nothing reads it any more (the export is over). */
+  release(request: Buffer): void {
+    if (this.free.length >= this.keepBuffers || request.buffer.byteLength < this.bufferBytes) return;
+    this.free.push(Buffer.from(request.buffer, 0, request.buffer.byteLength));
+  }
+
+  private writeSpan(s: ExportSpan): void {
+    const name = s.name;
+    this.ensure(256 + name.length * 3);
     this.buf[this.pos++] = T_SCOPE_SPANS_SPAN;
     const body = this.beginLen(SPAN_LEN_RESERVE);
+    const ids = s.ids;
     this.buf[this.pos++] = T_SPAN_TRACE_ID;
     this.buf[this.pos++] = 16;
-    this.writeHexId(s.traceId, 16);
+    this.writeId(ids, s.traceIdAt, 16);
     this.buf[this.pos++] = T_SPAN_SPAN_ID;
     this.buf[this.pos++] = 8;
-    this.writeHexId(s.spanId, 8);
-    if (s.traceState !== undefined && s.traceState !== '') this.writeStringField(T_SPAN_TRACE_STATE, s.traceState);
-    if (s.parentSpanId !== undefined) {
+    this.writeId(ids, s.spanIdAt, 8);
+    const traceState = s.traceState;
+    if (traceState !== undefined && traceState !== '') this.writeStringField(T_SPAN_TRACE_STATE, traceState);
+    const parentAt = s.parentSpanIdAt;
+    if (parentAt >= 0) {
+      this.ensure(16);
       this.buf[this.pos++] = T_SPAN_PARENT_SPAN_ID;
       this.buf[this.pos++] = 8;
-      this.writeHexId(s.parentSpanId, 8);
+      this.writeId(ids, parentAt, 8);
     }
-    this.writeStringField(T_SPAN_NAME, s.name);
+    this.writeStringField(T_SPAN_NAME, name);
+    this.ensure(32);
     this.buf[this.pos++] = T_SPAN_KIND;
     this.buf[this.pos++] = s.kind + 1; // API kinds start at INTERNAL = 0, OTLP at UNSPECIFIED = 0
     this.buf[this.pos++] = T_SPAN_START;
-    this.writeHrTime(s.startTime);
+    this.writeHrTime(s.startTime(this.time));
     this.buf[this.pos++] = T_SPAN_END;
-    this.writeHrTime(s.endTime);
-    const attrs = s.attributeList;
-    for (let i = 0; i + 1 < attrs.length; i += 2) {
-      const value = attrs[i + 1];
-      if (value !== undefined && value !== null) this.writeKeyValue(T_SPAN_ATTRIBUTE, attrs[i] as string, value, true);
-    }
-    this.ensure(32 + (s.statusMessage?.length ?? 0) * 3);
+    this.writeHrTime(s.endTime(this.time));
+    s.writeAttributes(this);
+    const statusMessage = s.statusMessage;
+    const statusCode = s.statusCode;
+    this.ensure(32 + (statusMessage?.length ?? 0) * 3);
     this.buf[this.pos++] = T_SPAN_STATUS;
     const status = this.beginLen(1);
-    if (s.statusMessage !== undefined && s.statusMessage !== '')
-      this.writeStringField(T_STATUS_MESSAGE, s.statusMessage);
-    if (s.statusCode !== 0) {
+    if (statusMessage !== undefined && statusMessage !== '') this.writeStringField(T_STATUS_MESSAGE, statusMessage);
+    if (statusCode !== 0) {
       this.buf[this.pos++] = T_STATUS_CODE;
-      this.writeVarint(s.statusCode);
+      this.writeVarint(statusCode);
     }
     this.endLen(status, 1);
     let flags = (s.traceFlags & 0xff) | FLAG_HAS_IS_REMOTE;
-    if (s.parentSpanId !== undefined && s.parentIsRemote) flags |= FLAG_IS_REMOTE;
+    if (parentAt >= 0 && s.parentIsRemote) flags |= FLAG_IS_REMOTE;
     this.buf[this.pos++] = T_SPAN_FLAGS_0;
     this.buf[this.pos++] = T_SPAN_FLAGS_1;
     this.buf.writeUInt32LE(flags, this.pos);
@@ -176,8 +225,111 @@ export class OtlpTraceEncoder {
     this.endLen(body, SPAN_LEN_RESERVE);
   }
 
-  private writeKeyValue(tag: number, key: string, value: AttributeValue, cacheKey: boolean): void {
-    const keyBytes = cacheKey ? this.keyBytes(key) : undefined;
+  /**
+   * AttributeWriter: a known key with a string value (called by the span being encoded). Lengths
+   * are reserved for ASCII, which they nearly always are; other text is fixed up after.
+   */
+  str(key: SpanAttr, value: string): void {
+    const k = this.knownKeys[key];
+    if (k === undefined) return;
+    if (SPAN_ATTRIBUTE_REPEATS[key]) {
+      this.repeatingStr(key, k, value);
+      return;
+    }
+    this.strKeyValue(k, value);
+  }
+
+  /** A value from a small set: copied from its last encoding, or encoded and remembered. */
+  private repeatingStr(key: SpanAttr, k: Buffer, value: string): void {
+    const first = key * KV_WAYS;
+    const values = this.kvValues;
+    for (let way = first; way < first + KV_WAYS; way++) {
+      if (values[way] !== value) continue;
+      const len = this.kvLengths[way];
+      this.ensure(len);
+      const from = this.kvBytes;
+      const buf = this.buf;
+      let pos = this.pos;
+      for (let i = way * KV_SLOT, end = i + len; i < end; i++) buf[pos++] = from[i];
+      this.pos = pos;
+      return;
+    }
+    const start = this.pos;
+    this.strKeyValue(k, value);
+    const len = this.pos - start;
+    if (len > KV_SLOT) return;
+    const way = first + this.kvNext[key];
+    this.kvNext[key] = (this.kvNext[key] + 1) % KV_WAYS;
+    this.buf.copy(this.kvBytes, way * KV_SLOT, start, this.pos);
+    this.kvLengths[way] = len;
+    values[way] = value;
+  }
+
+  private strKeyValue(k: Buffer, value: string): void {
+    const len = value.length;
+    const keyLen = k.length;
+    this.ensure(keyLen + len * 3 + 24);
+    const buf = this.buf;
+    const strReserve = varintSize(len);
+    const anyLen = 1 + strReserve + len;
+    const anyReserve = varintSize(anyLen);
+    const kvLen = keyLen + 1 + anyReserve + anyLen;
+    const kvReserve = varintSize(kvLen);
+    let pos = this.pos;
+    buf[pos++] = T_SPAN_ATTRIBUTE;
+    const kvStart = pos + kvReserve;
+    pos = kvStart;
+    for (let i = 0; i < keyLen; i++) buf[pos++] = k[i];
+    buf[pos++] = T_KV_VALUE;
+    const anyStart = pos + anyReserve;
+    pos = anyStart;
+    buf[pos++] = T_ANY_STRING;
+    const strStart = pos + strReserve;
+    this.pos = strStart;
+    this.writeUtf8(value);
+    if (this.pos - strStart === len) {
+      putVarint(buf, kvStart - kvReserve, kvLen);
+      putVarint(buf, anyStart - anyReserve, anyLen);
+      putVarint(buf, strStart - strReserve, len);
+      return;
+    }
+    this.endLen(strStart, strReserve);
+    this.endLen(anyStart, anyReserve);
+    this.endLen(kvStart, kvReserve);
+  }
+
+  /** AttributeWriter: a known key with an integer value. */
+  int(key: SpanAttr, value: number): void {
+    const k = this.knownKeys[key];
+    if (k === undefined) return;
+    const keyLen = k.length;
+    const anyLen = value >= 0 && value <= Number.MAX_SAFE_INTEGER ? 1 + varintSize(value) : 0;
+    const kvLen = keyLen + 2 + anyLen;
+    // The general path for what the fast one does not cover: negative, fractional, or a long key.
+    if (anyLen === 0 || kvLen > 127 || !Number.isInteger(value)) {
+      this.writeKeyValue(T_SPAN_ATTRIBUTE, k, '', value);
+      return;
+    }
+    this.ensure(keyLen + 24);
+    const buf = this.buf;
+    let pos = this.pos;
+    buf[pos++] = T_SPAN_ATTRIBUTE;
+    buf[pos++] = kvLen;
+    for (let i = 0; i < keyLen; i++) buf[pos++] = k[i];
+    buf[pos++] = T_KV_VALUE;
+    buf[pos++] = anyLen;
+    buf[pos++] = T_ANY_INT;
+    this.pos = pos;
+    this.writeVarint(value);
+  }
+
+  /** AttributeWriter: any key and value (null and undefined are left out, as the SDK does). */
+  any(key: string, value: AttributeValue): void {
+    if (value !== undefined && value !== null) this.writeKeyValue(T_SPAN_ATTRIBUTE, this.keyBytes(key), key, value);
+  }
+
+  /** keyBytes: the key field made once; undefined: `key` is written as it is. */
+  private writeKeyValue(tag: number, keyBytes: Buffer | undefined, key: string, value: AttributeValue): void {
     const keyLen = keyBytes !== undefined ? keyBytes.length : 2 + key.length;
     // Lengths are reserved from a guess (strings are usually ASCII); endLen fixes a wrong one.
     const anyGuess = anyValueSizeGuess(value);
@@ -253,22 +405,12 @@ export class OtlpTraceEncoder {
     }
   }
 
-  /** The KeyValue key field (tag, length, UTF-8) of a span attribute key, made once per key. */
+  /** The key field of an attribute key outside SpanAttr, made once per key (up to a bound). */
   private keyBytes(key: string): Buffer | undefined {
     let b = this.keys.get(key);
     if (b === undefined) {
       if (this.keys.size >= KEY_CACHE_LIMIT) return undefined;
-      const utf8 = Buffer.from(key, 'utf8');
-      b = Buffer.allocUnsafe(1 + varintSize(utf8.length) + utf8.length);
-      b[0] = T_KV_KEY;
-      let at = 1;
-      let n = utf8.length;
-      while (n > 127) {
-        b[at++] = (n & 0x7f) | 0x80;
-        n >>>= 7;
-      }
-      b[at++] = n;
-      utf8.copy(b, at);
+      b = keyField(key);
       this.keys.set(key, b);
     }
     return b;
@@ -305,22 +447,16 @@ export class OtlpTraceEncoder {
     this.pos = start + buf.write(s, start, len * 3, 'utf8');
   }
 
-  /** Ids are hex strings from assembly; anything that is not hex leaves zero bytes, never a throw. */
-  private writeHexId(hex: string, bytes: number): void {
+  /** Ids are bytes of the span's own; bytes out of range leave zeros, never a throw. */
+  private writeId(ids: Uint8Array, at: number, bytes: number): void {
     const buf = this.buf;
-    const at = this.pos;
+    const to = this.pos;
     this.pos += bytes;
-    if (hex.length === bytes * 2) {
-      let bad = 0;
-      for (let i = 0; i < bytes; i++) {
-        const hi = hexValue(hex.charCodeAt(2 * i));
-        const lo = hexValue(hex.charCodeAt(2 * i + 1));
-        bad |= hi | lo;
-        buf[at + i] = (hi << 4) | lo;
-      }
-      if (bad >= 0) return;
+    if (at >= 0 && at + bytes <= ids.length) {
+      for (let i = 0; i < bytes; i++) buf[to + i] = ids[at + i];
+    } else {
+      buf.fill(0, to, to + bytes);
     }
-    buf.fill(0, at, at + bytes);
   }
 
   /** [seconds, nanoseconds] -> fixed64 unix ns, exact beyond 2^53 without BigInt. */
@@ -337,9 +473,17 @@ export class OtlpTraceEncoder {
     const cHi = Math.floor(c / 4294967296);
     const lo = c - cHi * 4294967296;
     const hi = (bHi + cHi) >>> 0;
-    this.buf.writeUInt32LE(lo, this.pos);
-    this.buf.writeUInt32LE(hi, this.pos + 4);
-    this.pos += 8;
+    const buf = this.buf;
+    const at = this.pos;
+    buf[at] = lo;
+    buf[at + 1] = lo >>> 8;
+    buf[at + 2] = lo >>> 16;
+    buf[at + 3] = lo >>> 24;
+    buf[at + 4] = hi;
+    buf[at + 5] = hi >>> 8;
+    buf[at + 6] = hi >>> 16;
+    buf[at + 7] = hi >>> 24;
+    this.pos = at + 8;
   }
 
   private writeTag(tag: number): void {
@@ -415,10 +559,19 @@ export class OtlpTraceEncoder {
     if (this.pos + n <= this.buf.length) return;
     let size = this.buf.length * 2;
     while (size < this.pos + n) size *= 2;
-    const next = Buffer.allocUnsafe(size);
+    const next = Buffer.allocUnsafeSlow(size);
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
   }
+}
+
+/** A varint at `at` whose size was reserved exactly (varintSize(n) bytes). */
+function putVarint(buf: Buffer, at: number, n: number): void {
+  while (n > 0x7f) {
+    buf[at++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  buf[at] = n;
 }
 
 export function varintSize(n: number): number {
@@ -447,10 +600,18 @@ function anyValueSizeGuess(value: AttributeValue): number {
   return 64;
 }
 
-/** 0-15 for a hex digit, -1 otherwise (either case accepted, as the SDK does). */
-function hexValue(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
+/** The KeyValue key field of an attribute key: tag, length, UTF-8 bytes. */
+function keyField(key: string): Buffer {
+  const utf8 = Buffer.from(key, 'utf8');
+  const b = Buffer.allocUnsafe(1 + varintSize(utf8.length) + utf8.length);
+  b[0] = T_KV_KEY;
+  let at = 1;
+  let n = utf8.length;
+  while (n > 127) {
+    b[at++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  b[at++] = n;
+  utf8.copy(b, at);
+  return b;
 }

@@ -5,11 +5,11 @@
  */
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { SpanQueueConfig } from './config';
-import type { SpanRecord } from './spans';
+import type { ExportSpan } from './span';
 
 /** Where batches go; the callback comes exactly once per batch, after the sink's own retries. */
 export interface SpanSink {
-  export(spans: SpanRecord[], resultCallback: (result: ExportResult) => void): void;
+  export(spans: ExportSpan[], resultCallback: (result: ExportResult) => void): void;
   shutdown(): Promise<void>;
 }
 
@@ -18,10 +18,12 @@ export interface SpanQueueStats {
   queued: number;
   /** spans the exporter confirmed */
   exported: number;
-  /** spans lost: ring full, or their export failed after the exporter's retries */
+  /** spans lost: ring full, their export failed after the exporter's retries, or unsent at shutdown */
   dropped: number;
   droppedQueueFull: number;
   droppedExportFailed: number;
+  /** queued or still in flight when the shutdown deadline passed */
+  droppedShutdown: number;
   /** export requests that failed (after the exporter's own retries) */
   exportFailures: number;
   exportsInFlight: number;
@@ -33,7 +35,7 @@ export interface SpanQueueEvents {
 }
 
 export class SpanQueue {
-  private readonly ring: (SpanRecord | undefined)[];
+  private readonly ring: (ExportSpan | undefined)[];
   private head = 0;
   private count = 0;
   private inFlight = 0;
@@ -41,7 +43,15 @@ export class SpanQueue {
   private healthy: boolean | undefined;
   private closed = false;
   private readonly idleWaiters: (() => void)[] = [];
-  private readonly s = { exported: 0, droppedQueueFull: 0, droppedExportFailed: 0, exportFailures: 0 };
+  private readonly s = {
+    exported: 0,
+    droppedQueueFull: 0,
+    droppedExportFailed: 0,
+    droppedShutdown: 0,
+    exportFailures: 0,
+  };
+  /** exports waiting for their result: abandoned, and counted, at the shutdown deadline */
+  private readonly pending = new Set<{ size: number; settled: boolean }>();
 
   constructor(
     private readonly sink: SpanSink,
@@ -52,7 +62,7 @@ export class SpanQueue {
   }
 
   /** false when the span was dropped because the ring is full (or the queue is shut down) */
-  push(span: SpanRecord): boolean {
+  push(span: ExportSpan): boolean {
     if (this.closed || this.count === this.cfg.maxQueueSize) {
       this.s.droppedQueueFull++;
       return false;
@@ -78,9 +88,10 @@ export class SpanQueue {
     return {
       queued: this.count,
       exported: this.s.exported,
-      dropped: this.s.droppedQueueFull + this.s.droppedExportFailed,
+      dropped: this.s.droppedQueueFull + this.s.droppedExportFailed + this.s.droppedShutdown,
       droppedQueueFull: this.s.droppedQueueFull,
       droppedExportFailed: this.s.droppedExportFailed,
+      droppedShutdown: this.s.droppedShutdown,
       exportFailures: this.s.exportFailures,
       exportsInFlight: this.inFlight,
     };
@@ -107,16 +118,24 @@ export class SpanQueue {
     return this.count === 0 && this.inFlight === 0;
   }
 
-  /** Flushes within the deadline, then drops what is left and shuts the exporter down. */
+  /**
+   * Flushes within the deadline, then counts what is left as dropped — queued spans, and
+   * exports whose result has not come (a late result is ignored) — and shuts the exporter down.
+   */
   async shutdown(deadlineMs: number): Promise<void> {
     const started = Date.now();
     await this.flush(deadlineMs);
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    this.s.droppedQueueFull += this.count;
+    this.s.droppedShutdown += this.count;
     this.ring.fill(undefined);
     this.count = 0;
+    for (const ticket of this.pending) {
+      ticket.settled = true;
+      this.s.droppedShutdown += ticket.size;
+    }
+    this.pending.clear();
     const left = Math.max(1, deadlineMs - (Date.now() - started));
     await Promise.race([this.sink.shutdown().catch(() => undefined), sleep(left)]);
   }
@@ -140,9 +159,9 @@ export class SpanQueue {
     if (this.count > 0 && this.timer === undefined && !this.closed) this.schedule();
   }
 
-  private take(n: number): SpanRecord[] {
+  private take(n: number): ExportSpan[] {
     const size = this.cfg.maxQueueSize;
-    const batch = new Array<SpanRecord>(n);
+    const batch = new Array<ExportSpan>(n);
     for (let i = 0; i < n; i++) {
       const at = (this.head + i) % size;
       batch[i] = this.ring[at]!;
@@ -153,9 +172,10 @@ export class SpanQueue {
     return batch;
   }
 
-  private exportBatch(batch: SpanRecord[]): void {
+  private exportBatch(batch: ExportSpan[]): void {
     this.inFlight++;
-    let done = false;
+    const ticket = { size: batch.length, settled: false };
+    this.pending.add(ticket);
     // The exporter bounds its own retries by its timeout; this guard frees the slot even if a
     // callback never comes, so one stuck request cannot stall the queue forever.
     const guard = setTimeout(
@@ -164,8 +184,9 @@ export class SpanQueue {
     );
     guard.unref();
     const finish = (result: ExportResult): void => {
-      if (done) return;
-      done = true;
+      if (ticket.settled) return;
+      ticket.settled = true;
+      this.pending.delete(ticket);
       clearTimeout(guard);
       this.inFlight--;
       if (result.code === ExportResultCode.SUCCESS) {

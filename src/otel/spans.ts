@@ -1,323 +1,207 @@
 /**
- * HttpExchange -> span data: one SERVER span per inbound request, one CLIENT span per upstream
- * attempt, as a SpanRecord that the OTLP encoder writes straight to protobuf.
- *
- * No SDK Span objects, no context propagation, no processors: a span here is one plain object
- * built once from finished data. That is what keeps the export path at 100k+ spans/s.
+ * Enriched exchange -> span: one SERVER span per inbound request, one CLIENT span per upstream
+ * attempt. A span is a small view over its exchange: ids are the bytes of the exchange's own frame
+ * (copied out of its batch when the span is made), and the encoder asks it to write its
+ * attributes straight from the exchange's fields. No SDK Span objects, no attribute objects.
  */
-import { SpanKind, SpanStatusCode, type Attributes, type AttributeValue } from '@opentelemetry/api';
-import { randomFillSync } from 'node:crypto';
-import {
-  ATTR_CLIENT_ADDRESS,
-  ATTR_CLIENT_PORT,
-  ATTR_ERROR_TYPE,
-  ATTR_HTTP_REQUEST_METHOD,
-  ATTR_HTTP_REQUEST_METHOD_ORIGINAL,
-  ATTR_HTTP_REQUEST_RESEND_COUNT,
-  ATTR_HTTP_RESPONSE_STATUS_CODE,
-  ATTR_HTTP_ROUTE,
-  ATTR_NETWORK_PEER_ADDRESS,
-  ATTR_NETWORK_PEER_PORT,
-  ATTR_NETWORK_PROTOCOL_VERSION,
-  ATTR_SERVER_ADDRESS,
-  ATTR_SERVER_PORT,
-  ATTR_URL_FULL,
-  ATTR_URL_PATH,
-  ATTR_URL_QUERY,
-  ATTR_URL_SCHEME,
-  ATTR_USER_AGENT_ORIGINAL,
-} from '@opentelemetry/semantic-conventions';
-import type { HttpExchange, TraceIds } from '../requests/types';
-import { normalizeMethod, schemeOf, serverOf } from './http-fields';
-import { kongHeaderMs, kongSplit, responseSource } from './kong-timing';
-import type { Sampler } from './sampler';
-import * as sc from './semconv';
+import { SpanKind, SpanStatusCode, type HrTime } from '@opentelemetry/api';
+import { PARENT_SPAN_ID_OFFSET, SPAN_ID_OFFSET, TRACE_ID_OFFSET, protocolVersion } from '../capture/exchange';
+import { ERROR_NAMES, ExchangeFlag, Method, METHOD_NAMES } from '../capture/exchange-layout';
+import { LuaPhase } from '../capture/records';
+import type { EnrichedExchange } from '../enrich/enriched';
+import { METHOD_SPAN_NAMES } from '../enrich/kong/route-table';
+import type { PodInfo } from '../enrich/pods';
+import { LUA_PHASE_ATTR_OFFSET, SpanAttr, type AttributeWriter, type ExportSpan } from './span';
 
 /** The part of src/clock.ts spans need: relative monotonic ns -> wall-clock HrTime, exactly. */
 export interface WallClock {
-  toHrTime(relNs: number): [number, number];
+  toHrTime(relNs: number, out?: HrTime): HrTime;
 }
 
-export interface RouteInfo {
-  /** the matching route path (a template, never the raw path): http.route */
-  route?: string;
-  routeName?: string;
-  serviceName?: string;
-}
+const F_PARENT_SPAN = ExchangeFlag.ParentSpan;
+const F_CALLER_CONTEXT = ExchangeFlag.CallerContext;
+const M_OTHER = Method.Other;
+const LUA_FIRST = LuaPhase.Rewrite;
+const LUA_LAST = LuaPhase.Balancer;
 
-export type RouteResolver = (ex: HttpExchange) => RouteInfo | undefined;
-
-/** The Kubernetes pod of a Kong process, for an agent that watches a whole node. */
-export interface PodLabels {
-  name?: string;
-  namespace?: string;
-  uid?: string;
-}
-
-export type PodResolver = (pid: number) => PodLabels | undefined;
-
-export interface SpanBuilderDeps {
-  clock: WallClock;
-  sampler: Sampler;
-  redactQuery: (query: string) => string;
-  routes?: RouteResolver;
-  pods?: PodResolver;
-}
-
-/**
- * Flat key/value pairs. An object with this many conditionally added keys falls into V8's
- * dictionary mode, which made building and walking it cost more than encoding the span.
- */
-export type SpanAttributes = (string | AttributeValue)[];
-
-/** [seconds, nanoseconds] since the epoch, exact to the ns */
-export type WallTime = [number, number];
-
-/**
- * A finished span, everything the wire needs and nothing else. Resource and scope are not
- * here: they are the same for every span and the encoder writes them once per batch.
- */
-export class SpanRecord {
-  constructor(
-    readonly name: string,
-    readonly kind: SpanKind,
-    /** 32 lowercase hex chars */
-    readonly traceId: string,
-    /** 16 lowercase hex chars */
-    readonly spanId: string,
-    readonly parentSpanId: string | undefined,
-    /** the parent came from the caller (traceparent/B3), not from this agent */
-    readonly parentIsRemote: boolean,
-    /** W3C tracestate, as received */
-    readonly traceState: string | undefined,
-    /** W3C trace flags (1 = sampled) */
-    readonly traceFlags: number,
-    readonly startTime: WallTime,
-    readonly endTime: WallTime,
-    readonly statusCode: SpanStatusCode,
-    readonly statusMessage: string | undefined,
-    /** key, value, key, value...: in the order they go on the wire */
-    readonly attributeList: SpanAttributes,
+export class ExchangeSpan implements ExportSpan {
+  private constructor(
+    readonly exchange: EnrichedExchange,
+    private readonly clock: WallClock,
   ) {}
 
-  /** The attributes as an object, for tests and the console; the encoder reads attributeList. */
-  get attributes(): Attributes {
-    const out: Attributes = {};
-    for (let i = 0; i < this.attributeList.length; i += 2)
-      out[this.attributeList[i] as string] = this.attributeList[i + 1];
-    return out;
+  /** The span of a sampled exchange; from here on the exchange no longer holds its batch. */
+  static of(exchange: EnrichedExchange, clock: WallClock): ExchangeSpan {
+    exchange.keep();
+    return new ExchangeSpan(exchange, clock);
+  }
+
+  /** SERVER: "{method} {http.route}", or the method alone; CLIENT: the method. "_OTHER" reads "HTTP". */
+  get name(): string {
+    const e = this.exchange;
+    const route = e.route;
+    return route !== undefined && e.ex.isServer ? route.spanNames[e.ex.method] : METHOD_SPAN_NAMES[e.ex.method];
+  }
+
+  get kind(): SpanKind {
+    return this.exchange.ex.isServer ? SpanKind.SERVER : SpanKind.CLIENT;
+  }
+
+  get ids(): Uint8Array {
+    return this.exchange.ex.frame;
+  }
+
+  get traceIdAt(): number {
+    return this.exchange.ex.frameAt + TRACE_ID_OFFSET;
+  }
+
+  get spanIdAt(): number {
+    return this.exchange.ex.frameAt + SPAN_ID_OFFSET;
+  }
+
+  get parentSpanIdAt(): number {
+    const ex = this.exchange.ex;
+    return (ex.flags & F_PARENT_SPAN) !== 0 ? ex.frameAt + PARENT_SPAN_ID_OFFSET : -1;
+  }
+
+  get parentIsRemote(): boolean {
+    const ex = this.exchange.ex;
+    return ex.isServer && (ex.flags & F_CALLER_CONTEXT) !== 0 && (ex.flags & F_PARENT_SPAN) !== 0;
+  }
+
+  get traceState(): string | undefined {
+    const ts = this.exchange.ex.traceState;
+    return ts === '' ? undefined : ts;
+  }
+
+  /** Only sampled exchanges become spans. */
+  get traceFlags(): number {
+    return 1;
+  }
+
+  startTime(out: HrTime): HrTime {
+    return this.clock.toHrTime(this.exchange.ex.startNs, out);
+  }
+
+  endTime(out: HrTime): HrTime {
+    const ex = this.exchange.ex;
+    return this.clock.toHrTime(ex.endNs >= ex.startNs ? ex.endNs : ex.startNs, out);
+  }
+
+  /** ERROR with an error.type: an error code, or a status >= 500 (SERVER) / >= 400 (CLIENT). */
+  get statusCode(): SpanStatusCode {
+    return this.exchange.errorType !== undefined ? SpanStatusCode.ERROR : SpanStatusCode.UNSET;
+  }
+
+  /** The error code, when the exchange did not end normally. */
+  get statusMessage(): string | undefined {
+    const error = this.exchange.ex.error;
+    return error !== 0 ? ERROR_NAMES[error] : undefined;
+  }
+
+  writeAttributes(w: AttributeWriter): void {
+    if (this.exchange.ex.isServer) this.serverAttributes(w);
+    else this.clientAttributes(w);
+  }
+
+  private serverAttributes(w: AttributeWriter): void {
+    const e = this.exchange;
+    const ex = e.ex;
+    w.str(SpanAttr.HttpRequestMethod, METHOD_NAMES[ex.method]);
+    const path = ex.path;
+    if (path !== undefined) w.str(SpanAttr.UrlPath, path);
+    w.str(SpanAttr.UrlScheme, ex.tls ? 'https' : 'http');
+    const version = protocolVersion(ex.httpVersion);
+    if (version !== undefined) w.str(SpanAttr.NetworkProtocolVersion, version);
+    w.int(SpanAttr.HttpRequestBodySize, ex.requestBodySize);
+    w.int(SpanAttr.HttpResponseBodySize, ex.responseBodySize);
+    w.str(SpanAttr.KongResponseSource, e.responseSourceName);
+    if (ex.method === M_OTHER && ex.methodText !== undefined) w.str(SpanAttr.HttpRequestMethodOriginal, ex.methodText);
+    const query = e.query;
+    if (query !== undefined) w.str(SpanAttr.UrlQuery, query);
+    const serverAddress = e.serverAddress;
+    if (serverAddress !== undefined) w.str(SpanAttr.ServerAddress, serverAddress);
+    const serverPort = e.serverPort;
+    if (serverPort !== undefined) w.int(SpanAttr.ServerPort, serverPort);
+    const peer = ex.peerAddress;
+    if (peer !== undefined) {
+      w.str(SpanAttr.ClientAddress, peer);
+      w.int(SpanAttr.ClientPort, ex.peerPort);
+    }
+    const ua = ex.userAgent;
+    if (ua !== undefined) w.str(SpanAttr.UserAgentOriginal, ua);
+    if (ex.status > 0) w.int(SpanAttr.HttpResponseStatusCode, ex.status);
+    const route = e.route;
+    if (route !== undefined) {
+      if (route.route !== undefined) w.str(SpanAttr.HttpRoute, route.route);
+      w.str(SpanAttr.KongRouteName, route.routeName);
+      if (route.serviceName !== undefined) w.str(SpanAttr.KongServiceName, route.serviceName);
+    }
+    if (ex.kongProxyLatencyMs >= 0) w.int(SpanAttr.KongProxyLatencyMs, ex.kongProxyLatencyMs);
+    if (ex.kongUpstreamLatencyMs >= 0) w.int(SpanAttr.KongUpstreamLatencyMs, ex.kongUpstreamLatencyMs);
+    if (ex.kongResponseLatencyMs >= 0) w.int(SpanAttr.KongResponseLatencyMs, ex.kongResponseLatencyMs);
+    if (e.hasUpstreamSplit) {
+      w.int(SpanAttr.KongBeforeUpstreamNs, e.beforeUpstreamNs);
+      w.int(SpanAttr.KongUpstreamNs, e.upstreamNs);
+      w.int(SpanAttr.KongAfterUpstreamNs, e.afterUpstreamNs);
+      w.int(SpanAttr.KongUpstreamAttempts, ex.attempts);
+    }
+    let lua = 0;
+    for (let phase = LUA_FIRST; phase <= LUA_LAST; phase++) {
+      const ns = ex.luaNs(phase);
+      if (ns === 0) continue;
+      w.int(LUA_PHASE_ATTR_OFFSET + phase, ns);
+      lua += ns;
+    }
+    if (lua > 0) w.int(SpanAttr.KongLuaTotalNs, lua);
+    if (e.errorType !== undefined) w.str(SpanAttr.ErrorType, e.errorType);
+    if (e.pod !== undefined) writePod(w, e.pod);
+  }
+
+  private clientAttributes(w: AttributeWriter): void {
+    const e = this.exchange;
+    const ex = e.ex;
+    const scheme = ex.tls ? 'https' : 'http';
+    w.str(SpanAttr.HttpRequestMethod, METHOD_NAMES[ex.method]);
+    w.str(SpanAttr.UrlScheme, scheme);
+    const version = protocolVersion(ex.httpVersion);
+    if (version !== undefined) w.str(SpanAttr.NetworkProtocolVersion, version);
+    w.int(SpanAttr.HttpRequestBodySize, ex.requestBodySize);
+    w.int(SpanAttr.HttpResponseBodySize, ex.responseBodySize);
+    if (ex.method === M_OTHER && ex.methodText !== undefined) w.str(SpanAttr.HttpRequestMethodOriginal, ex.methodText);
+    const upstream = e.upstream;
+    if (upstream !== undefined) {
+      w.str(SpanAttr.ServerAddress, upstream.address);
+      w.str(SpanAttr.UrlFull, urlFull(scheme, upstream.address, upstream.port, ex.path, e.query));
+      if (upstream.port !== undefined) w.int(SpanAttr.ServerPort, upstream.port);
+    }
+    const peer = ex.peerAddress;
+    if (peer !== undefined) {
+      w.str(SpanAttr.NetworkPeerAddress, peer);
+      w.int(SpanAttr.NetworkPeerPort, ex.peerPort);
+    }
+    if (ex.status > 0) w.int(SpanAttr.HttpResponseStatusCode, ex.status);
+    if (ex.attempt > 0) w.int(SpanAttr.HttpRequestResendCount, ex.attempt);
+    if (e.errorType !== undefined) w.str(SpanAttr.ErrorType, e.errorType);
+    if (e.pod !== undefined) writePod(w, e.pod);
   }
 }
 
-/**
- * The span of one exchange, or undefined when it is not sampled (metrics still count it).
- * Client exchanges follow the decision of the trace they belong to, so traces stay whole.
- */
-export function buildSpan(ex: HttpExchange, deps: SpanBuilderDeps): SpanRecord | undefined {
-  const ids = ex.ids ?? ex.parent?.ids;
-  if (ids !== undefined) {
-    const decisionIds = ex.direction === 'client' && ex.parent?.ids ? ex.parent.ids : ids;
-    if (!decisionIds.sampled || !deps.sampler(decisionIds)) return undefined;
-  }
-  return ex.direction === 'server' ? serverSpan(ex, deps) : clientSpan(ex, deps);
+function writePod(w: AttributeWriter, pod: PodInfo): void {
+  if (pod.name !== undefined) w.str(SpanAttr.K8sPodName, pod.name);
+  if (pod.namespace !== undefined) w.str(SpanAttr.K8sNamespaceName, pod.namespace);
+  if (pod.uid !== undefined) w.str(SpanAttr.K8sPodUid, pod.uid);
 }
 
-function serverSpan(ex: HttpExchange, deps: SpanBuilderDeps): SpanRecord {
-  const ids = ex.ids ?? freshIds();
-  const route = deps.routes?.(ex);
-  const method = normalizeMethod(ex.method);
-  const server = serverOf(ex);
-  // prettier-ignore
-  const attrs: SpanAttributes = [
-    ATTR_HTTP_REQUEST_METHOD, method,
-    ATTR_URL_PATH, ex.path,
-    ATTR_URL_SCHEME, schemeOf(ex),
-    ATTR_NETWORK_PROTOCOL_VERSION, ex.httpVersion,
-    sc.ATTR_HTTP_REQUEST_BODY_SIZE, ex.requestBodySize,
-    sc.ATTR_HTTP_RESPONSE_BODY_SIZE, ex.responseBodySize,
-    sc.ATTR_KONG_RESPONSE_SOURCE, responseSource(ex),
-  ];
-  if (method !== ex.method) attrs.push(ATTR_HTTP_REQUEST_METHOD_ORIGINAL, ex.method);
-  if (ex.query !== undefined) attrs.push(ATTR_URL_QUERY, deps.redactQuery(ex.query));
-  if (server.address !== undefined) attrs.push(ATTR_SERVER_ADDRESS, server.address);
-  if (server.port !== undefined) attrs.push(ATTR_SERVER_PORT, server.port);
-  if (ex.peer !== undefined) {
-    attrs.push(ATTR_CLIENT_ADDRESS, ex.peer.address);
-    attrs.push(ATTR_CLIENT_PORT, ex.peer.port);
-  }
-  if (ex.userAgent !== undefined) attrs.push(ATTR_USER_AGENT_ORIGINAL, ex.userAgent);
-  if (ex.statusCode > 0) attrs.push(ATTR_HTTP_RESPONSE_STATUS_CODE, ex.statusCode);
-  if (route?.route !== undefined) attrs.push(ATTR_HTTP_ROUTE, route.route);
-  if (route?.routeName !== undefined) attrs.push(sc.ATTR_KONG_ROUTE_NAME, route.routeName);
-  if (route?.serviceName !== undefined) attrs.push(sc.ATTR_KONG_SERVICE_NAME, route.serviceName);
-
-  const proxyMs = kongHeaderMs(ex, 'x-kong-proxy-latency');
-  const upstreamMs = kongHeaderMs(ex, 'x-kong-upstream-latency');
-  const responseMs = kongHeaderMs(ex, 'x-kong-response-latency');
-  if (proxyMs !== undefined) attrs.push(sc.ATTR_KONG_PROXY_LATENCY_MS, proxyMs);
-  if (upstreamMs !== undefined) attrs.push(sc.ATTR_KONG_UPSTREAM_LATENCY_MS, upstreamMs);
-  if (responseMs !== undefined) attrs.push(sc.ATTR_KONG_RESPONSE_LATENCY_MS, responseMs);
-  const split = kongSplit(ex);
-  if (split !== undefined) {
-    attrs.push(sc.ATTR_KONG_BEFORE_UPSTREAM_NS, split.beforeUpstreamNs);
-    attrs.push(sc.ATTR_KONG_UPSTREAM_NS, split.upstreamNs);
-    attrs.push(sc.ATTR_KONG_AFTER_UPSTREAM_NS, split.afterUpstreamNs);
-    attrs.push(sc.ATTR_KONG_ATTEMPTS, ex.attempts!.length);
-  }
-
-  if (ex.luaPhaseNs !== undefined) pushLuaPhases(attrs, ex.luaPhaseNs);
-
-  const errorType = ex.errorCode ?? (ex.statusCode >= 500 ? String(ex.statusCode) : undefined);
-  if (errorType !== undefined) attrs.push(ATTR_ERROR_TYPE, errorType);
-  const error = errorType !== undefined;
-  return finish(
-    ex,
-    deps,
-    name(method, route?.route),
-    SpanKind.SERVER,
-    ids,
-    ids.spanId,
-    ids.parentSpanId,
-    ids.remoteParent,
-    error,
-    attrs,
-  );
-}
-
-function clientSpan(ex: HttpExchange, deps: SpanBuilderDeps): SpanRecord {
-  const serverIds = ex.parent?.ids;
-  const ids =
-    ex.ids ?? (serverIds ? { ...serverIds, spanId: randomHex(16), parentSpanId: serverIds.spanId } : freshIds());
-  const parentSpanId = ids.parentSpanId ?? serverIds?.spanId;
-  const method = normalizeMethod(ex.method);
-  const server = serverOf(ex);
-  const scheme = schemeOf(ex);
-  // prettier-ignore
-  const attrs: SpanAttributes = [
-    ATTR_HTTP_REQUEST_METHOD, method,
-    ATTR_URL_SCHEME, scheme,
-    ATTR_NETWORK_PROTOCOL_VERSION, ex.httpVersion,
-    sc.ATTR_HTTP_REQUEST_BODY_SIZE, ex.requestBodySize,
-    sc.ATTR_HTTP_RESPONSE_BODY_SIZE, ex.responseBodySize,
-  ];
-  if (method !== ex.method) attrs.push(ATTR_HTTP_REQUEST_METHOD_ORIGINAL, ex.method);
-  if (server.address !== undefined) {
-    attrs.push(ATTR_SERVER_ADDRESS, server.address);
-    const hostPart = server.address.includes(':') ? `[${server.address}]` : server.address;
-    const portPart =
-      server.port !== undefined && server.port !== (scheme === 'https' ? 443 : 80) ? `:${server.port}` : '';
-    const query = ex.query !== undefined ? `?${deps.redactQuery(ex.query)}` : '';
-    attrs.push(ATTR_URL_FULL, `${scheme}://${hostPart}${portPart}${ex.path}${query}`);
-  }
-  if (server.port !== undefined) attrs.push(ATTR_SERVER_PORT, server.port);
-  if (ex.peer !== undefined) {
-    attrs.push(ATTR_NETWORK_PEER_ADDRESS, ex.peer.address);
-    attrs.push(ATTR_NETWORK_PEER_PORT, ex.peer.port);
-  }
-  if (ex.statusCode > 0) attrs.push(ATTR_HTTP_RESPONSE_STATUS_CODE, ex.statusCode);
-  const attempt = ex.parent?.attempts?.indexOf(ex) ?? -1;
-  if (attempt > 0) attrs.push(ATTR_HTTP_REQUEST_RESEND_COUNT, attempt);
-
-  const errorType = ex.errorCode ?? (ex.statusCode >= 400 ? String(ex.statusCode) : undefined);
-  if (errorType !== undefined) attrs.push(ATTR_ERROR_TYPE, errorType);
-  const error = errorType !== undefined;
-  return finish(
-    ex,
-    deps,
-    method === '_OTHER' ? 'HTTP' : method,
-    SpanKind.CLIENT,
-    ids,
-    ids.spanId,
-    parentSpanId,
-    false,
-    error,
-    attrs,
-  );
-}
-
-function finish(
-  ex: HttpExchange,
-  deps: SpanBuilderDeps,
-  spanName: string,
-  kind: SpanKind,
-  ids: TraceIds,
-  spanId: string,
-  parentSpanId: string | undefined,
-  parentIsRemote: boolean,
-  error: boolean,
-  attrs: SpanAttributes,
-): SpanRecord {
-  const end = ex.endNs >= ex.startNs ? ex.endNs : ex.startNs;
-  const pod = deps.pods?.(ex.pid);
-  if (pod !== undefined) pushPodAttributes(attrs, pod);
-  return new SpanRecord(
-    spanName,
-    kind,
-    ids.traceId,
-    spanId,
-    parentSpanId,
-    parentSpanId !== undefined && parentIsRemote,
-    ids.traceState !== undefined && ids.traceState !== '' ? ids.traceState : undefined,
-    ids.sampled ? 1 : 0,
-    deps.clock.toHrTime(ex.startNs),
-    deps.clock.toHrTime(end),
-    error ? SpanStatusCode.ERROR : SpanStatusCode.UNSET,
-    error ? ex.errorCode : undefined,
-    attrs,
-  );
-}
-
-/** Semantic conventions: "{method} {http.route}", or the method alone; "_OTHER" becomes "HTTP". */
-function name(method: string, route: string | undefined): string {
-  const m = method === '_OTHER' ? 'HTTP' : method;
-  return route !== undefined ? `${m} ${route}` : m;
-}
-
-/** Ids for an exchange the assembly left without any (should not happen; a span is still better than none). */
-function freshIds(): TraceIds {
-  return { traceId: randomHex(32), spanId: randomHex(16), sampled: true, remoteParent: false };
-}
-
-const POOL = Buffer.alloc(4096);
-let poolOffset = POOL.length;
-
-/** Random hex from a refilled pool: one getrandom per 4 KiB rather than per id. */
-export function randomHex(chars: number): string {
-  const bytes = chars / 2;
-  if (poolOffset + bytes > POOL.length) {
-    randomFillSync(POOL);
-    poolOffset = 0;
-  }
-  const s = POOL.toString('hex', poolOffset, poolOffset + bytes);
-  poolOffset += bytes;
-  return s;
-}
-
-export function pushPodAttributes(attrs: SpanAttributes, pod: PodLabels): void {
-  if (pod.name !== undefined) attrs.push(sc.ATTR_K8S_POD_NAME, pod.name);
-  if (pod.namespace !== undefined) attrs.push(sc.ATTR_K8S_NAMESPACE_NAME, pod.namespace);
-  if (pod.uid !== undefined) attrs.push(sc.ATTR_K8S_POD_UID, pod.uid);
-}
-
-/** Attribute names by LuaPhase value (src/capture/records.ts). */
-const LUA_PHASE_ATTRS = [
-  '',
-  'kong.lua.rewrite_ns',
-  'kong.lua.access_ns',
-  'kong.lua.content_ns',
-  'kong.lua.header_filter_ns',
-  'kong.lua.body_filter_ns',
-  'kong.lua.log_ns',
-  'kong.lua.balancer_ns',
-];
-
-function pushLuaPhases(attrs: SpanAttributes, phases: number[]): void {
-  let total = 0;
-  for (let phase = 1; phase < phases.length && phase < LUA_PHASE_ATTRS.length; phase++) {
-    const ns = phases[phase];
-    if (ns === undefined) continue;
-    attrs.push(LUA_PHASE_ATTRS[phase], ns);
-    total += ns;
-  }
-  attrs.push(sc.ATTR_KONG_LUA_TOTAL_NS, total);
+/** url.full of an upstream attempt: the default port for the scheme is left out, the query is redacted. */
+function urlFull(
+  scheme: string,
+  address: string,
+  port: number | undefined,
+  path: string | undefined,
+  query: string | undefined,
+): string {
+  const host = address.includes(':') ? `[${address}]` : address;
+  const portPart = port !== undefined && port !== (scheme === 'https' ? 443 : 80) ? `:${port}` : '';
+  return `${scheme}://${host}${portPart}${path ?? ''}${query !== undefined ? `?${query}` : ''}`;
 }

@@ -1,28 +1,28 @@
 /**
- * The OpenTelemetry output as one ExchangeSink: spans through the bounded queue to the OTLP
- * gRPC (or console) exporter, RED metrics aggregated in place and exported periodically.
+ * The OpenTelemetry output as one EnrichedSink: RED metrics aggregated in place and exported
+ * periodically, and a span per sampled exchange through the bounded queue to the OTLP gRPC (or
+ * console) exporter. Sampling was decided by the enrichment stage; this only formats.
  */
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { AggregationTemporality, ConsoleMetricExporter, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import type { Attributes } from '@opentelemetry/api';
+import type { EnrichedExchange } from '../enrich/enriched';
+import type { EnrichedSink } from '../enrich/enricher';
 import type { Logger } from '../log';
-import { redactQuery as defaultRedactQuery } from '../requests/redact';
-import type { ExchangeSink, HttpExchange } from '../requests/types';
 import { loadTelemetryConfig, type OtlpTarget, type TelemetryConfig } from './config';
 import { ConsoleSpanSink } from './console-span-sink';
-import type { RequestTotals } from './http-metrics';
-import { Metrics, type AgentStats } from './metrics';
+import type { ActiveRequests, RequestTotals } from './http-metrics';
+import { Metrics, type SelfStats } from './metrics';
 import { grpcCredentials, grpcMetadata, OtlpGrpcTraceExporter } from './otlp-grpc-trace-exporter';
 import { buildResource } from './resource';
-import { createSampler } from './sampler';
 import { SCOPE } from './scope';
 import { SpanQueue, type SpanSink } from './span-queue';
-import { buildSpan, type PodResolver, type RouteResolver, type SpanBuilderDeps, type WallClock } from './spans';
+import { ExchangeSpan, type WallClock } from './spans';
 
 type Env = Record<string, string | undefined>;
 type Log = Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
 
-export interface TelemetryStats extends RequestTotals {
+export interface TelemetryStats {
   spansCreated: number;
   /** exchanges not turned into spans by sampling (they are in the metrics) */
   spansSampledOut: number;
@@ -34,24 +34,26 @@ export interface TelemetryStats extends RequestTotals {
   metricsExporter: TelemetryConfig['metricsExporter'];
 }
 
-export interface Telemetry extends ExchangeSink {
-  onRequestHead(ex: HttpExchange): void;
-  onExchange(ex: HttpExchange): void;
-  recordAgentStats(stats: AgentStats): void;
+export interface Telemetry extends EnrichedSink {
+  exchange(e: EnrichedExchange): void;
+  /** spans are exported: the enrichment stage must decide sampling */
+  readonly tracing: boolean;
+  /** the HTTP metrics' counts, for the stats line */
+  totals(): RequestTotals;
   stats(): TelemetryStats;
   /** Exports what is pending (spans and a last metric collection) within the deadline, then closes. */
   shutdown(deadlineMs: number): Promise<void>;
   readonly config: TelemetryConfig;
 }
 
-/** Replacements for tests and for the lead's wiring; anything omitted comes from `env`. */
+/** Replacements for tests, and the agent's figures; anything omitted comes from `env`. */
 export interface TelemetryOverrides {
   spanExporter?: SpanSink;
   metricExporter?: PushMetricExporter;
-  routes?: RouteResolver;
-  /** node-wide agent: the pod of each Kong process, as span and metric attributes */
-  pods?: PodResolver;
-  redactQuery?: (query: string) => string;
+  /** the agent's own figures, read at each metric collection */
+  selfStats?: () => SelfStats;
+  /** SERVER requests in flight, read at each metric collection */
+  activeRequests?: ActiveRequests;
 }
 
 export function createTelemetry(env: Env, clock: WallClock, log: Log, overrides: TelemetryOverrides = {}): Telemetry {
@@ -104,6 +106,7 @@ export function createTelemetry(env: Env, clock: WallClock, log: Log, overrides:
     dropped: 0,
     droppedQueueFull: 0,
     droppedExportFailed: 0,
+    droppedShutdown: 0,
     exportFailures: 0,
     exportsInFlight: 0,
   };
@@ -113,49 +116,35 @@ export function createTelemetry(env: Env, clock: WallClock, log: Log, overrides:
     exporter: metricExporter,
     exportIntervalMs: config.metricExportIntervalMs,
     exportTimeoutMs: config.metricExportTimeoutMs,
-    routes: overrides.routes,
-    pods: overrides.pods,
     spanStats,
+    selfStats: overrides.selfStats,
+    activeRequests: overrides.activeRequests,
   });
-  const deps: SpanBuilderDeps = {
-    clock,
-    sampler: createSampler(config.sampler, config.samplerRatio),
-    redactQuery: overrides.redactQuery ?? defaultRedactQuery,
-    routes: overrides.routes,
-    pods: overrides.pods,
-  };
+  const http = metrics.http;
   let spansCreated = 0;
   let spansSampledOut = 0;
   let closed = false;
 
   return {
     config,
-    onRequestHead(ex) {
-      metrics.http.onRequestHead(ex);
-    },
-    onExchange(ex) {
-      // Bad input never crashes the agent: one malformed exchange costs its own telemetry only.
-      try {
-        metrics.http.onExchange(ex);
-        if (queue === undefined || closed || queue.dropIfFull()) return;
-        const span = buildSpan(ex, deps);
-        if (span === undefined) {
-          spansSampledOut++;
-          return;
-        }
-        spansCreated++;
-        queue.push(span);
-      } catch (err) {
-        log.debug('exchange skipped by telemetry', { error: (err as Error).message });
+    tracing: queue !== undefined,
+    exchange(e) {
+      http.record(e);
+      if (queue === undefined || closed) return;
+      if (!e.sampled) {
+        spansSampledOut++;
+        return;
       }
+      if (queue.dropIfFull()) return;
+      spansCreated++;
+      queue.push(ExchangeSpan.of(e, clock));
     },
-    recordAgentStats(stats) {
-      metrics.recordAgentStats(stats);
+    totals() {
+      return http.totals();
     },
     stats() {
       const q = spanStats();
       return {
-        ...metrics.http.totals(),
         spansCreated,
         spansSampledOut,
         spansExported: q.exported,

@@ -1,75 +1,81 @@
 /**
  * The periodic stats line: the original design's figures (requests, responses, average response
- * time, 4xx, 5xx, in flight) and the agent's own health (events, lost events, ring fill, export).
- * Counted in place: a few numbers per exchange, nothing retained.
+ * time, 4xx, 5xx, errors, in flight) from the HTTP metrics' own counts, next to the agent's
+ * health (events, lost events, ring fill, decoding, connections, export). It counts nothing
+ * itself: it formats what the metrics, the capture and the exporter already count.
  */
-import type { ExchangeSink, HttpExchange } from '../requests/types';
+import type { CaptureStats } from '../capture/native';
+import type { RequestTotals } from '../otel/http-metrics';
 
-export interface RequestCounts {
-  requests: number; // server request heads seen
-  responses: number; // server exchanges finished with a status
-  status4xx: number;
-  status5xx: number;
-  errors: number; // exchanges that ended abnormally (error_code set)
-  inFlight: number;
-  upstreamAttempts: number;
-  totalResponseTimeNs: number;
+export interface StatsInput {
+  totals: RequestTotals;
+  /** undefined before capture starts */
+  capture?: CaptureStats;
+  /** frames the decoder skipped (the assembler's malformed records are added to them) */
+  decodeErrors: number;
+  kongProcesses: number;
+  spansExported: number;
+  spansDropped: number;
+  exportFailures: number;
+  rssBytes: number;
+  heapUsedBytes: number;
 }
 
-export class RequestStats implements ExchangeSink {
-  readonly counts: RequestCounts = {
-    requests: 0,
-    responses: 0,
-    status4xx: 0,
-    status5xx: 0,
-    errors: 0,
-    inFlight: 0,
-    upstreamAttempts: 0,
-    totalResponseTimeNs: 0,
-  };
+const MIB = 1048576;
+
+export class StatsLine {
   private lastRequests = 0;
-  private lastAt = Date.now();
+  private lastAt: number;
 
-  onRequestHead(ex: HttpExchange): void {
-    if (ex.direction !== 'server') return;
-    this.counts.requests++;
-    this.counts.inFlight++;
+  constructor(now = Date.now()) {
+    this.lastAt = now;
   }
 
-  onExchange(ex: HttpExchange): void {
-    const c = this.counts;
-    if (ex.direction === 'client') {
-      c.upstreamAttempts++;
-      return;
-    }
-    c.inFlight = Math.max(0, c.inFlight - 1);
-    if (ex.errorCode) c.errors++;
-    if (ex.statusCode === 0) return;
-    c.responses++;
-    c.totalResponseTimeNs += ex.endNs - ex.startNs;
-    if (ex.statusCode >= 500) c.status5xx++;
-    else if (ex.statusCode >= 400) c.status4xx++;
-  }
-
-  /** Fields of one stats line; `extra` carries capture and export figures. */
-  snapshot(extra: Record<string, unknown>): Record<string, unknown> {
-    const c = this.counts;
-    const now = Date.now();
+  /** Fields of one line; requests_per_second is over the time since the previous line. */
+  format(input: StatsInput, now = Date.now()): Record<string, unknown> {
+    const t = input.totals;
+    const capture = input.capture;
+    const assembler = capture?.assembler;
     const seconds = Math.max(0.001, (now - this.lastAt) / 1000);
-    const rate = (c.requests - this.lastRequests) / seconds;
-    this.lastRequests = c.requests;
+    const rate = (t.requests - this.lastRequests) / seconds;
+    this.lastRequests = t.requests;
     this.lastAt = now;
     return {
-      requests: c.requests,
-      responses: c.responses,
+      requests: t.requests,
+      responses: t.responses,
       requests_per_second: Math.round(rate * 10) / 10,
-      avg_response_time_ms: c.responses ? Math.round(c.totalResponseTimeNs / c.responses / 1000) / 1000 : 0,
-      status_4xx: c.status4xx,
-      status_5xx: c.status5xx,
-      errors: c.errors,
-      in_flight: c.inFlight,
-      upstream_attempts: c.upstreamAttempts,
-      ...extra,
+      avg_response_time_ms: Math.round(t.avgResponseMs * 1000) / 1000,
+      status_4xx: t.status4xx,
+      status_5xx: t.status5xx,
+      errors: t.errors,
+      in_flight: activeServer(capture),
+      upstream_attempts: t.upstreamAttempts,
+      events: assembler?.records ?? 0,
+      lost_events: capture?.lost ?? 0,
+      ringbuf_fill:
+        capture && capture.ringSizeBytes > 0
+          ? Math.round((capture.ringUsedBytes / capture.ringSizeBytes) * 1000) / 1000
+          : 0,
+      decode_errors: input.decodeErrors + (assembler?.malformedRecords ?? 0),
+      connections: assembler?.connections ?? 0,
+      protocol_errors: assembler?.protocolErrors ?? 0,
+      dropped_requests: assembler?.droppedRequests ?? 0,
+      evicted: assembler?.evicted ?? 0,
+      kong_processes: input.kongProcesses,
+      rss_mib: Math.round(input.rssBytes / MIB),
+      heap_mib: Math.round(input.heapUsedBytes / MIB),
+      spans_exported: input.spansExported,
+      spans_dropped: input.spansDropped,
+      export_failures: input.exportFailures,
     };
   }
+}
+
+/** SERVER requests in flight now, from the assembler's counts. */
+function activeServer(capture: CaptureStats | undefined): number {
+  const counts = capture?.assembler.activeServer;
+  if (counts === undefined) return 0;
+  let n = 0;
+  for (const c of counts) n += c;
+  return n;
 }

@@ -37,6 +37,23 @@ describe('discovery classification', () => {
     assert.ok(m('nginx: master process nginx -p /srv/gw -c a', '/srv/gw'), 'any prefix when configured');
   });
 
+  it("recognises a master just exec'd, before it sets its title, only by a Kong prefix", () => {
+    const m = (cmdline: string, prefix?: string) =>
+      matchKongMaster({ cmdline, comm: 'nginx', exePath: '/usr/sbin/nginx' }, 'kong', prefix, true);
+    const argv = '/usr/local/openresty/nginx/sbin/nginx -p /usr/local/kong -c nginx.conf';
+    assert.deepEqual(m(argv), { prefix: '/usr/local/kong' }, 'the entrypoint exec');
+    assert.deepEqual(m('/usr/sbin/nginx -p/srv/gw -c a', '/srv/gw'), { prefix: '/srv/gw' }, 'configured prefix');
+    assert.equal(
+      m('/usr/local/openresty/nginx/sbin/nginx -p /tmp/resty_x/ -c conf/nginx.conf'),
+      undefined,
+      'kong health',
+    );
+    assert.equal(m('/usr/sbin/nginx -c /etc/nginx/nginx.conf'), undefined, 'no prefix: not provably Kong');
+    assert.equal(m('/usr/bin/python3 -p /usr/local/kong'), undefined, 'not nginx');
+    const scan = matchKongMaster({ cmdline: argv, comm: 'nginx', exePath: '/usr/sbin/nginx' }, 'kong');
+    assert.equal(scan, undefined, 'a scan still waits for the title');
+  });
+
   it('recognises worker titles', () => {
     assert.ok(isWorkerTitle('nginx: worker process'), 'worker');
     assert.ok(isWorkerTitle('nginx: worker process is shutting down'), 'draining worker');

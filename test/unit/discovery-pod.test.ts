@@ -3,13 +3,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import type { HistogramMetricData } from '@opentelemetry/sdk-metrics';
 import { hostnameFromEnviron, parsePodCgroup, readPodMetadata } from '../../src/discovery/pod-metadata';
-import { HttpMetrics } from '../../src/otel/http-metrics';
-import { createSampler } from '../../src/otel/sampler';
-import { buildSpan } from '../../src/otel/spans';
-import { clientExchange, fakeClock, serverExchange } from '../fixture/otel-exchanges';
+import { PodTable } from '../../src/enrich/pods';
 
 const UID = '3f2b6c1e-8d4a-4c2b-9e1f-0a1b2c3d4e5f';
 const CONTAINER = 'a'.repeat(64);
@@ -44,30 +39,29 @@ test('readPodMetadata on a host-mounted procfs', () => {
   }
 });
 
-test('a node-wide agent puts each Kong pod on its spans and metric series', async () => {
-  const pods = new Map([
-    [100, { name: 'kong-a', namespace: 'gw', uid: UID }],
-    [200, { name: 'kong-b', namespace: 'gw' }],
-  ]);
-  const deps = {
-    clock: fakeClock,
-    sampler: createSampler('parentbased_always_on', 1),
-    redactQuery: (q: string) => q,
-    pods: (pid: number) => pods.get(pid),
-  };
-  const a = serverExchange({ pid: 100 });
-  const span = buildSpan(a, deps)!;
-  assert.equal(span.attributes['k8s.pod.name'], 'kong-a');
-  assert.equal(span.attributes['k8s.namespace.name'], 'gw');
-  assert.equal(span.attributes['k8s.pod.uid'], UID);
-  assert.equal(buildSpan(clientExchange(a), deps)!.attributes['k8s.pod.name'], 'kong-a', 'CLIENT spans too');
+test('the pod table: one entry per pid, a series index per namespace/name, kept a while after exit', () => {
+  const pods = new PodTable();
+  pods.set(100, { uid: UID, name: 'kong-a', namespace: 'gw' });
+  pods.set(101, { uid: UID, name: 'kong-a', namespace: 'gw' });
+  pods.set(200, { uid: 'other', name: 'kong-b', namespace: 'gw' });
+  pods.set(300, undefined);
+  const a = pods.get(100)!;
+  assert.deepEqual({ ...a }, { index: 1, name: 'kong-a', namespace: 'gw', uid: UID }, 'labels and index');
+  assert.equal(pods.get(101)!.index, 1, 'workers of one pod share its series');
+  assert.equal(pods.get(200)!.index, 2, 'another pod, another index');
+  assert.equal(pods.get(300), undefined, 'a process outside any pod');
 
-  const m = new HttpMetrics(resourceFromAttributes({}), { name: 'kong-watcher' }, undefined, (pid) => pods.get(pid));
-  for (const pid of [100, 100, 200]) m.onExchange(serverExchange({ pid }));
-  const r = await m.collect();
-  const duration = r.resourceMetrics.scopeMetrics
-    .flatMap((s) => s.metrics)
-    .find((x) => x.descriptor.name === 'http.server.request.duration') as HistogramMetricData;
-  const byPod = Object.fromEntries(duration.dataPoints.map((p) => [p.attributes['k8s.pod.name'], p.value.count]));
-  assert.deepEqual(byPod, { 'kong-a': 2, 'kong-b': 1 });
+  pods.release(100, 1000);
+  assert.equal(pods.get(100), a, 'exchanges reported after the exit still get the pod');
+  pods.expire(5000);
+  assert.equal(pods.get(100), a, 'kept a few seconds');
+  pods.expire(20_000);
+  assert.equal(pods.get(100), undefined, 'then forgotten');
+  assert.deepEqual(pods.get(101), a, 'the other worker is untouched');
+
+  pods.release(200, 1000);
+  pods.set(200, { uid: 'new', name: 'kong-b', namespace: 'gw' });
+  pods.expire(20_000);
+  assert.equal(pods.get(200)?.uid, 'new', 'a reused pid is not forgotten with the old process');
+  assert.equal(pods.get(200)?.index, 2, 'same namespace/name: same series');
 });

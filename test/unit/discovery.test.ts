@@ -204,6 +204,31 @@ describe('KongDiscovery on a fake procfs', () => {
     assert.ok(pids(d.processes()).includes(900), 'young processes are re-read every scan');
   });
 
+  it('checks a pid the kernel reported at once, and forgets an exited one at once', () => {
+    fake.add(800, { comm: 'docker-entrypoi', ppid: 1, cmdline: ['/bin/sh', '/docker-entrypoint.sh'] });
+    const d = new KongDiscovery(fake.options({ sweepMs: 60_000 }));
+    const log = record(d);
+    d.scan(1000);
+    fake.add(800, { comm: 'nginx', ppid: 1, start: 8000, cmdline: KONG_MASTER.replace('/usr/local/kong', '/k2/kong') });
+    fake.add(801, { comm: 'nginx', ppid: 800, cmdline: KONG_MASTER.replace('/usr/local/kong', '/k2/kong') });
+    d.check(800, 1100);
+    assert.ok(pids(d.processes()).includes(800), 'an exec is looked at now, not at the next sweep');
+    d.check(801, 1100);
+    assert.equal(pids(d.processes()).includes(801), false, 'a fresh fork with its master title is not a master');
+    fake.setTitle(801, 'nginx: worker process');
+    d.scan(1250);
+    assert.ok(pids(d.processes()).includes(801), 'the forked worker is looked at again by the next scan');
+    assert.equal(d.processes().find((p) => p.pid === 801)?.role, 'worker');
+
+    d.exited(101);
+    assert.deepEqual(log.removed, [101], 'removed at once');
+    d.exited(101);
+    d.exited(4000);
+    assert.deepEqual(log.removed, [101], 'once, and unknown pids are ignored');
+    d.check(99999, 1300);
+    assert.doesNotThrow(() => d.check(Number.NaN, 1300), 'a pid that does not exist');
+  });
+
   it('never throws on vanished pids, half-written entries or a missing procfs', () => {
     fs.mkdirSync(path.join(fake.root, '999'));
     fs.writeFileSync(path.join(fake.root, '998'), 'not a dir');

@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { SpanQueue, type SpanSink } from '../../src/otel/span-queue';
-import type { SpanRecord } from '../../src/otel/spans';
+import type { ExportSpan } from '../../src/otel/span';
 
-const span = (i: number) => ({ name: `s${i}` }) as unknown as SpanRecord;
+const span = (i: number) => ({ name: `s${i}` }) as unknown as ExportSpan;
 const cfg = {
   maxQueueSize: 100,
   maxExportBatchSize: 10,
@@ -15,7 +15,7 @@ const cfg = {
 
 /** A sink whose exports complete only when the test says so. */
 function manualSink() {
-  const pending: { batch: SpanRecord[]; done: (r: ExportResult) => void }[] = [];
+  const pending: { batch: ExportSpan[]; done: (r: ExportResult) => void }[] = [];
   const sink: SpanSink = {
     export: (batch, done) => void pending.push({ batch, done }),
     shutdown: async () => undefined,
@@ -98,7 +98,7 @@ test('an exporter that throws does not break the queue', () => {
 });
 
 test('flush sends everything; shutdown gives up at the deadline and counts the rest', async () => {
-  const done: SpanRecord[] = [];
+  const done: ExportSpan[] = [];
   const fast: SpanSink = {
     export: (b, cb) =>
       setImmediate(() => {
@@ -119,5 +119,8 @@ test('flush sends everything; shutdown gives up at the deadline and counts the r
   await stuck.shutdown(100);
   assert.ok(Date.now() - t0 < 1000, 'shutdown honours its deadline');
   assert.equal(stuck.stats().queued, 0, 'nothing retained');
+  // queued and in flight alike: every span that never got a result is counted as lost
+  assert.equal(stuck.stats().droppedShutdown, 50, 'every unsent span counted as dropped at shutdown');
+  assert.equal(stuck.stats().dropped, 50, 'and in the total');
   assert.equal(stuck.push(span(0)), false, 'closed queue refuses spans');
 });

@@ -1,27 +1,40 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import { buildSpan, type SpanBuilderDeps } from '../../src/otel/spans';
-import { createSampler } from '../../src/otel/sampler';
-import { clientExchange, fakeClock, ids, serverExchange } from '../fixture/otel-exchanges';
+import { decodeBatch } from '../../src/capture/batch-decoder';
+import { ErrorCode, ExchangeFlag, Method } from '../../src/capture/exchange-layout';
+import { LuaPhase } from '../../src/capture/records';
+import type { EnrichedExchange } from '../../src/enrich/enriched';
+import { Enricher } from '../../src/enrich/enricher';
+import { RouteTable } from '../../src/enrich/kong/route-table';
+import { createRedactor } from '../../src/enrich/redact';
+import { Sampler } from '../../src/enrich/sampler';
+import { ConsoleSpanSink } from '../../src/otel/console-span-sink';
+import { spanAttributes, spanIdHex, type ExportSpan } from '../../src/otel/span';
+import { ExchangeSpan } from '../../src/otel/spans';
+import { FRAME_BASE_NS, clientSpec, frameBatch, serverSpec, type ExchangeFrameSpec } from './helpers/frames';
+import { enrich, fakeClock } from './helpers/pipeline';
 
-const deps = (over: Partial<SpanBuilderDeps> = {}): SpanBuilderDeps => ({
-  clock: fakeClock,
-  sampler: createSampler('parentbased_always_on', 1),
-  redactQuery: (q) => q.replace(/token=[^&]*/, 'token=REDACTED'),
-  ...over,
+const F = ExchangeFlag;
+const redactor = (q: string) => q.replace(/token=[^&]*/, 'token=REDACTED');
+
+function spans(frames: ExchangeFrameSpec[], routes?: RouteTable): ExchangeSpan[] {
+  return enrich(frames, { redactor, routes }).map((e) => ExchangeSpan.of(e, fakeClock));
+}
+
+const hex = (s: ExportSpan) => ({
+  traceId: spanIdHex(s, s.traceIdAt, 16),
+  spanId: spanIdHex(s, s.spanIdAt, 8),
+  parentSpanId: spanIdHex(s, s.parentSpanIdAt, 8),
 });
 
 test('SERVER span: name, kind, stable HTTP attributes, exact times', () => {
-  const ex = serverExchange({ startNs: 1_000_000_123, endNs: 1_250_000_456 });
-  const span = buildSpan(ex, deps())!;
-  assert.ok(span, 'a sampled exchange gives a span');
+  const [span] = spans([serverSpec({ startNs: 1_000_000_123, endNs: 1_250_000_456 })]);
   assert.equal(span.name, 'GET', 'no route known: the method alone');
   assert.equal(span.kind, SpanKind.SERVER);
-  assert.deepEqual(span.startTime, [1_700_000_001, 123], 'start converted exactly, no ms rounding');
-  assert.deepEqual(span.endTime, [1_700_000_001, 250_000_456], 'end converted exactly');
-  const a = span.attributes;
+  assert.deepEqual(span.startTime([0, 0]), [1_700_000_001, 123], 'start converted exactly, no ms rounding');
+  assert.deepEqual(span.endTime([0, 0]), [1_700_000_001, 250_000_456], 'end converted exactly');
+  const a = spanAttributes(span);
   assert.equal(a['http.request.method'], 'GET');
   assert.equal(a['url.path'], '/orders/42');
   assert.equal(a['url.query'], 'limit=5&token=REDACTED', 'query goes through redaction');
@@ -39,156 +52,200 @@ test('SERVER span: name, kind, stable HTTP attributes, exact times', () => {
   assert.equal(span.statusCode, SpanStatusCode.UNSET);
   assert.equal(a['kong.proxy_latency_ms'], 1, "Kong's header value");
   assert.equal(a['kong.upstream_latency_ms'], 3);
+  assert.equal(a['kong.response_latency_ms'], undefined, 'absent header: no attribute');
+  assert.equal(span.traceFlags, 1, 'sampled');
+});
+
+test('url.scheme from the TLS flag, not from the port', () => {
+  const [tls, plain] = spans([
+    serverSpec({ flags: F.Response | F.Sampled | F.Tls, localPort: 8000, host: undefined }),
+    serverSpec({ localPort: 8443, host: undefined }),
+  ]);
+  assert.equal(spanAttributes(tls)['url.scheme'], 'https');
+  assert.equal(spanAttributes(plain)['url.scheme'], 'http', '8443 without TLS is plain');
+  assert.equal(spanAttributes(plain)['server.port'], 8443, 'no Host: the listener');
 });
 
 test('route known: "{method} {http.route}" and Kong route/service names', () => {
-  const ex = serverExchange({ method: 'POST' });
-  const span = buildSpan(ex, deps({ routes: () => ({ route: '/orders', routeName: 'orders', serviceName: 'shop' }) }))!;
+  const routes = new RouteTable();
+  routes.load([{ id: 'r1', name: 'orders', paths: ['/orders'], service: { id: 's1' } }], [{ id: 's1', name: 'shop' }]);
+  const [span] = spans([serverSpec({ method: Method.Post })], routes);
   assert.equal(span.name, 'POST /orders');
-  assert.equal(span.attributes['http.route'], '/orders');
-  assert.equal(span.attributes['kong.route.name'], 'orders');
-  assert.equal(span.attributes['kong.service.name'], 'shop');
+  const a = spanAttributes(span);
+  assert.equal(a['http.route'], '/orders');
+  assert.equal(a['kong.route.name'], 'orders');
+  assert.equal(a['kong.service.name'], 'shop');
 });
 
 test('unknown method folds into _OTHER; span name HTTP', () => {
-  const span = buildSpan(serverExchange({ method: 'PROPFIND' }), deps())!;
-  assert.equal(span.attributes['http.request.method'], '_OTHER');
-  assert.equal(span.attributes['http.request.method_original'], 'PROPFIND');
+  const [span] = spans([serverSpec({ method: Method.Other, methodText: 'PROPFIND' })]);
+  assert.equal(spanAttributes(span)['http.request.method'], '_OTHER');
+  assert.equal(spanAttributes(span)['http.request.method_original'], 'PROPFIND');
   assert.equal(span.name, 'HTTP');
 });
 
 test('incoming W3C/B3 context: same trace, caller as remote parent, tracestate kept', () => {
-  const incoming = ids({
-    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
-    parentSpanId: '00f067aa0ba902b7',
-    remoteParent: true,
-    traceState: 'congo=t61rcWkgMzE',
-  });
-  const span = buildSpan(serverExchange({ ids: incoming }), deps())!;
-  assert.equal(span.traceId, '4bf92f3577b34da6a3ce929d0e0e4736', 'trace continued');
-  assert.equal(span.spanId, incoming.spanId, "the assembly's span id");
-  assert.equal(span.parentSpanId, '00f067aa0ba902b7', 'caller is the parent');
+  const [span] = spans([
+    serverSpec({
+      flags: F.Response | F.Sampled | F.CallerContext | F.ParentSpan | F.CallerSampledSet | F.Via,
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      spanId: '1234567812345678',
+      parentSpanId: '00f067aa0ba902b7',
+      traceState: 'congo=t61rcWkgMzE',
+    }),
+  ]);
+  assert.deepEqual(
+    hex(span),
+    { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '1234567812345678', parentSpanId: '00f067aa0ba902b7' },
+    "the caller's trace, the assembler's span id, the caller as parent",
+  );
   assert.equal(span.parentIsRemote, true);
   assert.equal(span.traceState, 'congo=t61rcWkgMzE');
-  assert.equal(span.traceFlags, 1, 'sampled flag');
 });
 
 test('no incoming context: a root span', () => {
-  const span = buildSpan(serverExchange(), deps())!;
-  assert.equal(span.parentSpanId, undefined, 'no parent');
+  const [span] = spans([serverSpec()]);
+  assert.equal(span.parentSpanIdAt, -1, 'no parent');
+  assert.equal(hex(span).parentSpanId, undefined);
   assert.equal(span.parentIsRemote, false);
-  assert.match(span.traceId, /^[0-9a-f]{32}$/);
+  assert.match(hex(span).traceId!, /^[0-9a-f]{32}$/);
 });
 
 test('CLIENT span per attempt: child of its SERVER span, upstream address, retry count', () => {
-  const server = serverExchange();
-  const first = clientExchange(server, { statusCode: 502, errorCode: undefined });
-  const second = clientExchange(server, { startNs: 3_000_000 });
-  const s1 = buildSpan(first, deps())!;
-  const s2 = buildSpan(second, deps())!;
+  const server = serverSpec({ attempts: 2 });
+  const first = clientSpec(server, { status: 502 });
+  const second = clientSpec(server, { attempt: 1, startNs: 3_000_000 });
+  const [serverSpan, s1, s2] = spans([server, first, second]);
   for (const s of [s1, s2]) {
+    const a = spanAttributes(s);
     assert.equal(s.kind, SpanKind.CLIENT);
-    assert.equal(s.traceId, server.ids!.traceId, 'same trace as the server span');
-    assert.equal(s.parentSpanId, server.ids!.spanId, 'parent is the SERVER span');
+    assert.equal(hex(s).traceId, hex(serverSpan).traceId, 'same trace as the server span');
+    assert.equal(hex(s).parentSpanId, hex(serverSpan).spanId, 'parent is the SERVER span');
     assert.equal(s.parentIsRemote, false);
-    assert.equal(s.attributes['server.address'], 'upstream.internal');
-    assert.equal(s.attributes['server.port'], 9000);
-    assert.equal(s.attributes['network.peer.address'], '127.0.0.2');
-    assert.equal(s.attributes['network.peer.port'], 9000);
+    assert.equal(a['server.address'], 'upstream.internal');
+    assert.equal(a['server.port'], 9000);
+    assert.equal(a['network.peer.address'], '127.0.0.2');
+    assert.equal(a['network.peer.port'], 9000);
     assert.equal(s.name, 'GET');
   }
-  assert.equal(s1.spanId, first.ids!.spanId, 'CLIENT span id = the id Kong forwarded upstream');
-  assert.equal(s1.attributes['error.type'], '502', 'client error.type for >= 400');
+  assert.equal(hex(s1).spanId, first.spanId, "the CLIENT span id is the assembler's (the one Kong forwarded)");
+  assert.equal(spanAttributes(s1)['error.type'], '502', 'client error.type for >= 400');
   assert.equal(s1.statusCode, SpanStatusCode.ERROR);
-  assert.equal(s2.attributes['http.request.resend_count'], 1, 'second attempt is a resend');
+  assert.equal(s1.statusMessage, undefined, 'a status error has no message');
+  assert.equal(spanAttributes(s1)['http.request.resend_count'], undefined, 'the first attempt is not a resend');
+  assert.equal(spanAttributes(s2)['http.request.resend_count'], 1, 'second attempt is a resend');
   assert.equal(
-    s2.attributes['url.full'],
+    spanAttributes(s2)['url.full'],
     'http://upstream.internal:9000/orders/42?limit=5&token=REDACTED',
     'url.full redacted',
+  );
+  const [, https] = spans([
+    server,
+    clientSpec(server, { host: 'secure.internal', flags: F.Response | F.Tls | F.ParentSpan }),
+  ]);
+  assert.equal(
+    spanAttributes(https)['url.full'],
+    'https://secure.internal/orders/42?limit=5&token=REDACTED',
+    'default port left out',
   );
 });
 
 test('Kong split on the SERVER span adds up to the duration', () => {
-  const server = serverExchange({ startNs: 1_000_000, endNs: 5_500_000 });
-  clientExchange(server, { startNs: 2_000_000, endNs: 5_000_000 });
-  const a = buildSpan(server, deps())!.attributes;
+  const [span] = spans([
+    serverSpec({ startNs: 1_000_000, endNs: 5_500_000, upstreamStartNs: 2_000_000, upstreamEndNs: 5_000_000 }),
+  ]);
+  const a = spanAttributes(span);
   assert.equal(a['kong.latency.before_upstream_ns'], 1_000_000);
   assert.equal(a['kong.latency.upstream_ns'], 3_000_000);
   assert.equal(a['kong.latency.after_upstream_ns'], 500_000);
+  assert.equal(a['kong.upstream.attempts'], 1);
   assert.equal(a['kong.response.source'], 'upstream');
 });
 
-test('Kong-generated response: source kong; 5xx is an error', () => {
-  const noRoute = buildSpan(
-    serverExchange({ statusCode: 404, responseHeaders: { server: 'kong/3.4.2', 'x-kong-response-latency': '0' } }),
-    deps(),
-  )!;
-  assert.equal(noRoute.attributes['kong.response.source'], 'kong');
-  assert.equal(noRoute.attributes['kong.response_latency_ms'], 0);
-  assert.equal(noRoute.attributes['error.type'], undefined, '404 is not a server error');
+test('Kong-generated response: source kong; 5xx is an error; an error code is the status message', () => {
+  const kong = F.Response | F.Sampled | F.ServerKong;
+  const noSplit = { attempts: 0, upstreamStartNs: 0, upstreamEndNs: 0, kongUpstreamLatencyMs: -1 };
+  const [noRoute, failed, aborted] = spans([
+    serverSpec({ ...noSplit, status: 404, flags: kong, kongResponseLatencyMs: 0, kongProxyLatencyMs: -1 }),
+    serverSpec({ status: 502, flags: kong }),
+    serverSpec({ ...noSplit, status: 0, error: ErrorCode.ClientClosed, flags: F.Sampled }),
+  ]);
+  assert.equal(spanAttributes(noRoute)['kong.response.source'], 'kong');
+  assert.equal(spanAttributes(noRoute)['kong.response_latency_ms'], 0);
+  assert.equal(spanAttributes(noRoute)['kong.latency.before_upstream_ns'], undefined, 'no split without attempts');
+  assert.equal(spanAttributes(noRoute)['error.type'], undefined, '404 is not a server error');
   assert.equal(noRoute.statusCode, SpanStatusCode.UNSET);
 
-  const failed = serverExchange({ statusCode: 502, responseHeaders: { server: 'kong/3.4.2' } });
-  clientExchange(failed, { statusCode: 0, errorCode: 'connection_refused' });
-  const span = buildSpan(failed, deps())!;
-  assert.equal(span.attributes['kong.response.source'], 'kong', 'Kong answered after a failed attempt');
-  assert.equal(span.attributes['error.type'], '502');
-  assert.equal(span.statusCode, SpanStatusCode.ERROR);
+  assert.equal(spanAttributes(failed)['kong.response.source'], 'kong', 'Kong answered after a failed attempt');
+  assert.equal(spanAttributes(failed)['error.type'], '502');
+  assert.equal(failed.statusCode, SpanStatusCode.ERROR);
 
-  const aborted = buildSpan(serverExchange({ statusCode: 0, errorCode: 'client_closed' }), deps())!;
-  assert.equal(aborted.attributes['error.type'], 'client_closed');
-  assert.equal(aborted.attributes['http.response.status_code'], undefined, 'no status when none was sent');
+  assert.equal(spanAttributes(aborted)['error.type'], 'client_closed');
+  assert.equal(spanAttributes(aborted)['http.response.status_code'], undefined, 'no status when none was sent');
   assert.equal(aborted.statusCode, SpanStatusCode.ERROR);
   assert.equal(aborted.statusMessage, 'client_closed', 'the error code is the status message');
 });
 
-test('sampling: unsampled flag, always_off, ratio by trace id keeps whole traces', () => {
-  assert.equal(
-    buildSpan(
-      serverExchange({ ids: ids({ sampled: false, remoteParent: true, parentSpanId: '1111111111111111' }) }),
-      deps(),
-    ),
-    undefined,
-    'caller said not sampled',
-  );
-  assert.equal(buildSpan(serverExchange(), deps({ sampler: createSampler('always_off', 1) })), undefined);
-  assert.ok(
-    buildSpan(
-      serverExchange({ ids: ids({ remoteParent: true, parentSpanId: '1111111111111111' }) }),
-      deps({ sampler: createSampler('parentbased_always_off', 1) }),
-    ),
-    'parent-based follows a sampled caller',
-  );
-
-  const ratio = deps({ sampler: createSampler('traceidratio', 0.5) });
-  const low = serverExchange({ ids: ids({ traceId: '0123456789abcdef0000000000000001' }) });
-  const high = serverExchange({ ids: ids({ traceId: '0123456789abcdef00ffffffffffffff' }) });
-  const lowClient = clientExchange(low);
-  const highClient = clientExchange(high);
-  assert.ok(buildSpan(low, ratio), 'low random part: kept');
-  assert.ok(buildSpan(lowClient, ratio), 'its CLIENT span kept too');
-  assert.equal(buildSpan(high, ratio), undefined, 'high random part: dropped');
-  assert.equal(buildSpan(highClient, ratio), undefined, 'its CLIENT span dropped too');
-
-  let kept = 0;
-  for (let i = 0; i < 2000; i++)
-    if (buildSpan(serverExchange({ ids: ids({ traceId: randomBytes(16).toString('hex') }) }), ratio)) kept++;
-  assert.ok(kept > 850 && kept < 1150, `about half of random traces kept, got ${kept}/2000`);
+test("SERVER span: time in Kong's Lua phases when the Lua uprobes report it", () => {
+  const luaNs: number[] = [];
+  luaNs[LuaPhase.Rewrite] = 1200;
+  luaNs[LuaPhase.Access] = 3400;
+  luaNs[LuaPhase.HeaderFilter] = 500;
+  const [span, without] = spans([serverSpec({ luaNs }), serverSpec()]);
+  const a = spanAttributes(span);
+  assert.equal(a['kong.lua.rewrite_ns'], 1200);
+  assert.equal(a['kong.lua.access_ns'], 3400);
+  assert.equal(a['kong.lua.header_filter_ns'], 500);
+  assert.equal(a['kong.lua.content_ns'], undefined, 'phases that did not run are left out');
+  assert.equal(a['kong.lua.total_ns'], 5100);
+  assert.equal(spanAttributes(without)['kong.lua.total_ns'], undefined, 'absent without the uprobes');
 });
 
-test("SERVER span: time in Kong's Lua phases when the Lua uprobes report it", () => {
-  const luaPhaseNs: number[] = [];
-  luaPhaseNs[1] = 1200; // rewrite
-  luaPhaseNs[2] = 3400; // access
-  luaPhaseNs[4] = 500; // header_filter
-  const span = buildSpan(serverExchange({ luaPhaseNs }), deps())!;
-  assert.equal(span.attributes['kong.lua.rewrite_ns'], 1200);
-  assert.equal(span.attributes['kong.lua.access_ns'], 3400);
-  assert.equal(span.attributes['kong.lua.header_filter_ns'], 500);
-  assert.equal(span.attributes['kong.lua.total_ns'], 5100);
-  assert.equal(
-    buildSpan(serverExchange(), deps())!.attributes['kong.lua.total_ns'],
-    undefined,
-    'absent without the uprobes',
+test('a node-wide agent puts the pod on SERVER and CLIENT spans', () => {
+  const pods = new Map([[100, { index: 1, name: 'kong-a', namespace: 'gw', uid: 'uid-a' }]]);
+  const server = serverSpec({ pid: 100 });
+  const [s, c] = enrich([server, clientSpec(server)], { pods }).map((e) => ExchangeSpan.of(e, fakeClock));
+  for (const span of [s, c]) {
+    const a = spanAttributes(span);
+    assert.equal(a['k8s.pod.name'], 'kong-a');
+    assert.equal(a['k8s.namespace.name'], 'gw');
+    assert.equal(a['k8s.pod.uid'], 'uid-a');
+  }
+});
+
+test("a span holds its own copy of the frame: ids survive the batch's reuse, and no batch is kept", () => {
+  const batch = frameBatch([serverSpec({ traceId: 'ab'.repeat(16), spanId: 'cd'.repeat(8) }), serverSpec()]);
+  const kept: EnrichedExchange[] = [];
+  const enricher = new Enricher(
+    { exchange: (e) => kept.push(e) },
+    { redactor: createRedactor(), sampler: new Sampler('always_on', 1) },
   );
+  decodeBatch(batch, FRAME_BASE_NS, { exchange: (ex) => enricher.push(ex), proc: () => undefined });
+  enricher.endBatch();
+  const span = ExchangeSpan.of(kept[0], fakeClock);
+  batch.fill(0);
+  assert.notEqual(span.ids, batch, 'not a view into the batch');
+  assert.deepEqual(hex(span).traceId, 'ab'.repeat(16), 'trace id bytes copied');
+  assert.deepEqual(hex(span).spanId, 'cd'.repeat(8), 'span id bytes copied');
+  assert.equal(spanAttributes(span)['url.path'], '/orders/42', 'strings read later come from the copy');
+});
+
+test('console exporter: one JSON line per span', () => {
+  const lines: string[] = [];
+  const sink = new ConsoleSpanSink((l) => lines.push(l));
+  const server = serverSpec({ startNs: 1_000_000_000, endNs: 2_000_000_001 });
+  let result: number | undefined;
+  sink.export(spans([server, clientSpec(server)]), (r) => (result = r.code));
+  assert.equal(result, 0, 'success');
+  const out = lines
+    .join('')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.equal(out.length, 2, 'one line per span');
+  assert.equal(out[0].traceId, server.traceId);
+  assert.equal(out[0].startTimeUnixNano, '1700000001000000000');
+  assert.equal(out[0].endTimeUnixNano, '1700000002000000001');
+  assert.equal(out[0].attributes['http.request.method'], 'GET');
+  assert.equal(out[1].parentSpanId, server.spanId, 'the CLIENT line names its parent');
 });

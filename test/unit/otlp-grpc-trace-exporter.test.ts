@@ -4,17 +4,18 @@ import { status } from '@grpc/grpc-js';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { loadTelemetryConfig } from '../../src/otel/config';
 import { OtlpGrpcTraceExporter } from '../../src/otel/otlp-grpc-trace-exporter';
-import { createSampler } from '../../src/otel/sampler';
-import { buildSpan, type SpanRecord } from '../../src/otel/spans';
-import { clientExchange, fakeClock, serverExchange } from '../fixture/otel-exchanges';
+import { spanIdHex, type ExportSpan } from '../../src/otel/span';
+import { ExchangeSpan } from '../../src/otel/spans';
 import { startOtlpReceiver } from '../fixture/otlp-receiver';
+import { clientSpec, serverSpec } from './helpers/frames';
+import { enrich, fakeClock } from './helpers/pipeline';
 
 const PORT = 19401;
-const deps = { clock: fakeClock, sampler: createSampler('always_on', 1), redactQuery: (q: string) => q };
 
-function records(): SpanRecord[] {
-  const server = serverExchange();
-  return [buildSpan(clientExchange(server), deps)!, buildSpan(server, deps)!];
+/** A SERVER span and its CLIENT span, made from frames as the agent makes them. */
+function records(): ExportSpan[] {
+  const server = serverSpec();
+  return enrich([server, clientSpec(server)]).map((e) => ExchangeSpan.of(e, fakeClock));
 }
 
 function exporter(env: Record<string, string> = {}, connections = 2): OtlpGrpcTraceExporter {
@@ -28,7 +29,7 @@ function exporter(env: Record<string, string> = {}, connections = 2): OtlpGrpcTr
 }
 
 /** The exporter's retry timers do not hold the process open (the agent's other work does); here a timer must. */
-const send = (e: OtlpGrpcTraceExporter, spans: SpanRecord[]) =>
+const send = (e: OtlpGrpcTraceExporter, spans: ExportSpan[]) =>
   new Promise<ExportResult>((resolve) => {
     const keepAlive = setTimeout(() => undefined, 10_000);
     e.export(spans, (r) => {
@@ -48,7 +49,7 @@ test('exports reach a real receiver over gRPC, decoded by the official protos', 
     assert.equal(got.length, 6, 'every span of every request');
     assert.equal(receiver.traceRequests(), 3, 'one request per batch, spread over the connections');
     const server = got.find((s) => s.kind === 2)!;
-    assert.equal(server.spanId, spans[1].spanId);
+    assert.equal(server.spanId, spanIdHex(spans[0], spans[0].spanIdAt, 8), 'the SERVER span arrived whole');
     assert.equal(server.resource['service.name'], 'kong-unit');
     assert.deepEqual(server.scope, { name: 'kong-watcher', version: '0.1.0' });
   } finally {

@@ -6,10 +6,15 @@ import { SpanKind, SpanStatusCode, type Attributes } from '@opentelemetry/api';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { ErrorCode, ExchangeFlag, Method } from '../../src/capture/exchange-layout';
+import { LuaPhase } from '../../src/capture/records';
+import { RouteTable } from '../../src/enrich/kong/route-table';
 import { OtlpTraceEncoder } from '../../src/otel/otlp-trace-encoder';
-import { createSampler } from '../../src/otel/sampler';
-import { buildSpan, SpanRecord, type SpanAttributes, type SpanBuilderDeps } from '../../src/otel/spans';
-import { clientExchange, fakeClock, ids, serverExchange } from '../fixture/otel-exchanges';
+import { spanAttributes, spanIdHex, type ExportSpan } from '../../src/otel/span';
+import { ExchangeSpan } from '../../src/otel/spans';
+import { clientSpec, serverSpec } from './helpers/frames';
+import { enrich, fakeClock } from './helpers/pipeline';
+import { StaticSpan } from './helpers/static-span';
 
 const PROTO_ROOT = path.join(__dirname, '..', 'fixture', 'otlp-proto');
 const defs = protoLoader.loadSync('opentelemetry/proto/collector/trace/v1/trace_service.proto', {
@@ -31,12 +36,12 @@ const RESOURCE: Attributes = {
 };
 const SCOPE = { name: 'kong-watcher', version: '0.1.0' };
 
-const deps: SpanBuilderDeps = {
-  clock: fakeClock,
-  sampler: createSampler('always_on', 1),
-  redactQuery: (q) => q.replace(/token=[^&]*/, 'token=REDACTED'),
-  routes: () => ({ route: '/orders/{id}', routeName: 'orders', serviceName: 'shop' }),
-};
+const routes = new RouteTable();
+routes.load(
+  [{ id: 'r1', name: 'orders', paths: ['~/orders/\\d+$'], service: { id: 's1' } }],
+  [{ id: 's1', name: 'shop' }],
+);
+const redactor = (q: string) => q.replace(/token=[^&]*/, 'token=REDACTED');
 
 const hex = (b: Buffer | undefined): string => (b === undefined ? '' : Buffer.from(b).toString('hex'));
 const unixNs = (t: [number, number]): string => (BigInt(t[0]) * 1_000_000_000n + BigInt(t[1])).toString();
@@ -78,8 +83,8 @@ function assertKeyValues(actual: any[], expected: Attributes, what: string): voi
   for (const kv of actual) assert.deepEqual(decodedAny(kv.value), expectedAny(expected[kv.key]), `${what}: ${kv.key}`);
 }
 
-/** Every field of every span, against the record it came from. */
-function assertRoundTrip(records: SpanRecord[], bytes: Buffer): void {
+/** Every field of every span, against the span it came from (read through ExportSpan). */
+function assertRoundTrip(records: ExportSpan[], bytes: Buffer): void {
   const req = decode(bytes);
   assert.equal(req.resourceSpans.length, 1, 'one ResourceSpans');
   const rs = req.resourceSpans[0];
@@ -92,18 +97,18 @@ function assertRoundTrip(records: SpanRecord[], bytes: Buffer): void {
   records.forEach((r, i) => {
     const s = spans[i];
     const what = `span ${i} (${r.name})`;
-    assert.equal(hex(s.traceId), r.traceId, `${what}: trace id`);
-    assert.equal(hex(s.spanId), r.spanId, `${what}: span id`);
-    assert.equal(hex(s.parentSpanId), r.parentSpanId ?? '', `${what}: parent span id`);
+    assert.equal(hex(s.traceId), spanIdHex(r, r.traceIdAt, 16), `${what}: trace id`);
+    assert.equal(hex(s.spanId), spanIdHex(r, r.spanIdAt, 8), `${what}: span id`);
+    assert.equal(hex(s.parentSpanId), spanIdHex(r, r.parentSpanIdAt, 8) ?? '', `${what}: parent span id`);
     assert.equal(s.traceState, r.traceState ?? '', `${what}: trace state`);
     assert.equal(s.name, r.name, `${what}: name`);
     assert.equal(s.kind, r.kind + 1, `${what}: kind (OTLP numbering)`);
-    assert.equal(s.startTimeUnixNano, unixNs(r.startTime), `${what}: start, exact ns`);
-    assert.equal(s.endTimeUnixNano, unixNs(r.endTime), `${what}: end, exact ns`);
-    assertKeyValues(s.attributes, r.attributes, what);
+    assert.equal(s.startTimeUnixNano, unixNs(r.startTime([0, 0])), `${what}: start, exact ns`);
+    assert.equal(s.endTimeUnixNano, unixNs(r.endTime([0, 0])), `${what}: end, exact ns`);
+    assertKeyValues(s.attributes, spanAttributes(r), what);
     assert.equal(s.status.code, r.statusCode, `${what}: status code`);
     assert.equal(s.status.message, r.statusMessage ?? '', `${what}: status message`);
-    const flags = r.traceFlags | 0x100 | (r.parentSpanId !== undefined && r.parentIsRemote ? 0x200 : 0);
+    const flags = r.traceFlags | 0x100 | (r.parentSpanIdAt >= 0 && r.parentIsRemote ? 0x200 : 0);
     assert.equal(s.flags, flags, `${what}: flags`);
     assert.equal(s.droppedAttributesCount, 0);
     assert.deepEqual(s.events, [], `${what}: no events`);
@@ -111,27 +116,39 @@ function assertRoundTrip(records: SpanRecord[], bytes: Buffer): void {
   });
 }
 
-function exchangeRecords(): SpanRecord[] {
-  const out: SpanRecord[] = [];
+/** Spans of exchanges as the agent makes them: proxied, failed, continued, aborted, TLS, pods, Lua. */
+function exchangeRecords(): ExportSpan[] {
+  const frames = [];
   for (const status of [200, 404, 502]) {
-    const server = serverExchange({ statusCode: status, startNs: 1_000_000_123, endNs: 1_999_999_999 });
-    const attempt = clientExchange(server, { statusCode: status, startNs: 1_000_100_000, endNs: 1_900_000_000 });
-    out.push(buildSpan(attempt, deps)!, buildSpan(server, deps)!);
+    const server = serverSpec({ status, startNs: 1_000_000_123, endNs: 1_999_999_999, upstreamStartNs: 1_000_100_000 });
+    frames.push(server, clientSpec(server, { status, startNs: 1_000_100_000, endNs: 1_900_000_000 }));
   }
-  const incoming = ids({
-    parentSpanId: '00f067aa0ba902b7',
-    remoteParent: true,
-    traceState: 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7',
-  });
-  out.push(buildSpan(serverExchange({ ids: incoming, method: 'PROPFIND' }), deps)!);
-  out.push(buildSpan(serverExchange({ statusCode: 0, errorCode: 'client_closed' }), deps)!);
-  return out;
+  const luaNs: number[] = [];
+  luaNs[LuaPhase.Access] = 3400;
+  frames.push(
+    serverSpec({
+      method: Method.Other,
+      methodText: 'PROPFIND',
+      flags:
+        ExchangeFlag.Response |
+        ExchangeFlag.Sampled |
+        ExchangeFlag.CallerContext |
+        ExchangeFlag.ParentSpan |
+        ExchangeFlag.Tls,
+      parentSpanId: '00f067aa0ba902b7',
+      traceState: 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7',
+      path: '/caf\u00e9',
+      luaNs,
+      attempts: 0,
+    }),
+    serverSpec({ status: 0, error: ErrorCode.ClientClosed, attempts: 0, upstreamStartNs: 0 }),
+  );
+  const pods = new Map([[100, { index: 1, name: 'kong-0', namespace: 'gw', uid: 'u-1' }]]);
+  return enrich(frames, { routes, redactor, pods }).map((e) => ExchangeSpan.of(e, fakeClock));
 }
 
-const flat = (a: Attributes): SpanAttributes => Object.entries(a).flat() as SpanAttributes;
-
-/** What buildSpan never makes but the encoder must still get right. */
-function edgeRecords(): SpanRecord[] {
+/** What exchanges never make but the encoder must still get right. */
+function edgeRecords(): ExportSpan[] {
   const longAscii = '/a'.repeat(100); // > 127 bytes: two-byte length
   const hugeUtf8 = 'ü€'.repeat(6000); // span body > 16 KiB: three-byte length, body moved
   const attrs: Attributes = {
@@ -153,51 +170,40 @@ function edgeRecords(): SpanRecord[] {
     'clé.non_ascii': 'key bytes are UTF-8',
   };
   return [
-    new SpanRecord(
-      'edge',
-      SpanKind.INTERNAL,
-      'ffffffffffffffffffffffffffffffff',
-      '0000000000000001',
-      undefined,
-      false,
-      undefined,
-      1,
-      [0, 0],
-      [1, 999_999_999],
-      SpanStatusCode.UNSET,
-      undefined,
-      flat(attrs),
-    ),
-    new SpanRecord(
-      'späte ✓'.repeat(30),
-      SpanKind.SERVER,
-      '0123456789abcdef0123456789abcdef',
-      'fedcba9876543210',
-      '1111111111111111',
-      true,
-      'k=v',
-      1,
-      [4_294_967_295, 999_999_999],
-      [4_294_967_296, 1],
-      SpanStatusCode.ERROR,
-      'ü'.repeat(70),
-      ['a', 'b'],
-    ),
-    new SpanRecord(
-      'no attrs',
-      SpanKind.CLIENT,
-      '0123456789abcdef0123456789abcdef',
-      'fedcba9876543211',
-      '1111111111111111',
-      false,
-      undefined,
-      0,
-      [1_700_000_000, 5],
-      [1_700_000_000, 6],
-      SpanStatusCode.OK,
-      undefined,
-      [],
-    ),
+    new StaticSpan({
+      name: 'edge',
+      kind: SpanKind.INTERNAL,
+      traceId: 'ffffffffffffffffffffffffffffffff',
+      spanId: '0000000000000001',
+      startTime: [0, 0],
+      endTime: [1, 999_999_999],
+      attributes: attrs,
+    }),
+    new StaticSpan({
+      name: 'späte ✓'.repeat(30),
+      kind: SpanKind.SERVER,
+      traceId: '0123456789abcdef0123456789abcdef',
+      spanId: 'fedcba9876543210',
+      parentSpanId: '1111111111111111',
+      parentIsRemote: true,
+      traceState: 'k=v',
+      startTime: [4_294_967_295, 999_999_999],
+      endTime: [4_294_967_296, 1],
+      statusCode: SpanStatusCode.ERROR,
+      statusMessage: 'ü'.repeat(70),
+      attributes: { a: 'b' },
+    }),
+    new StaticSpan({
+      name: 'no attrs',
+      kind: SpanKind.CLIENT,
+      traceId: '0123456789abcdef0123456789abcdef',
+      spanId: 'fedcba9876543211',
+      parentSpanId: '1111111111111111',
+      traceFlags: 0,
+      startTime: [1_700_000_000, 5],
+      endTime: [1_700_000_000, 6],
+      statusCode: SpanStatusCode.OK,
+    }),
   ];
 }
 
@@ -211,6 +217,19 @@ test('round trip through the official protos: every field of real spans', () => 
     records.some((r) => r.parentIsRemote && r.traceState),
     'and a remote parent with tracestate',
   );
+  const attrs = records.map(spanAttributes);
+  assert.ok(
+    attrs.some((a) => a['http.route'] === '/orders/\\d+$' && a['kong.service.name'] === 'shop'),
+    'and route names',
+  );
+  assert.ok(
+    attrs.some((a) => a['kong.lua.access_ns'] === 3400 && a['k8s.pod.uid'] === 'u-1'),
+    'and Lua times and pods',
+  );
+  assert.ok(
+    attrs.some((a) => a['url.path'] === '/caf\u00e9'),
+    'and a latin1 path, sent as UTF-8',
+  );
 });
 
 test('round trip: UTF-8, long strings, large and negative ints, doubles, bools, arrays, far times', () => {
@@ -223,7 +242,7 @@ test('round trip: UTF-8, long strings, large and negative ints, doubles, bools, 
 test('round trip: large batches, empty batches, encoder reuse', () => {
   const enc = new OtlpTraceEncoder(RESOURCE, SCOPE, 1024);
   const one = exchangeRecords();
-  const many: SpanRecord[] = [];
+  const many: ExportSpan[] = [];
   for (let i = 0; i < 5000; i++) many.push(one[i % one.length]);
   const big = enc.encode(many);
   assert.ok(big.length > 2 ** 21, `a multi-MiB request (${big.length} bytes): 3-byte ScopeSpans length`);
@@ -235,22 +254,56 @@ test('round trip: large batches, empty batches, encoder reuse', () => {
   assert.notEqual(enc.encode(one).buffer, again.buffer, 'each request has its own memory');
 });
 
-test('bad ids never throw: non-hex or wrong length becomes zero bytes', () => {
-  const r = new SpanRecord(
-    'bad',
-    SpanKind.SERVER,
-    'not-hex',
-    'zz',
-    'abc',
-    false,
-    undefined,
-    1,
-    [1, 2],
-    [3, 4],
-    0,
-    undefined,
-    [],
+test('round trip: values that repeat, more of them than the encoder keeps per key, in any order', () => {
+  const many = new RouteTable();
+  const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+  many.load(
+    names.map((n) => ({ id: n, name: `route-${n}`, paths: [`/${n}`], service: { id: `s-${n}` } })),
+    names.map((n) => ({ id: `s-${n}`, name: `service-${n}`.repeat(n === 'g' ? 20 : 1) })),
   );
+  const frames = [];
+  for (let i = 0; i < 60; i++) {
+    const n = names[(i * 5) % names.length];
+    const server = serverSpec({ path: `/${n}/${i}`, method: [Method.Get, Method.Post, Method.Put][i % 3] });
+    frames.push(server, clientSpec(server, { host: `up-${(i * 3) % 6}.internal:${8000 + (i % 2)}` }));
+  }
+  const records = enrich(frames, { routes: many, redactor }).map((e) => ExchangeSpan.of(e, fakeClock));
+  const enc = new OtlpTraceEncoder(RESOURCE, SCOPE, 256);
+  assertRoundTrip(records, enc.encode(records));
+  assertRoundTrip(records.slice().reverse(), enc.encode(records.slice().reverse()));
+  assert.ok(
+    records.some((r) => String(spanAttributes(r)['kong.service.name']).length > 128),
+    'and a value too long to be kept',
+  );
+});
+
+test('request buffers are reused once released, never while still owned', () => {
+  const enc = new OtlpTraceEncoder(RESOURCE, SCOPE, 1024);
+  const records = exchangeRecords();
+  const first = enc.encode(records);
+  const copy = Buffer.from(first);
+  const second = enc.encode(records);
+  assert.notEqual(second.buffer, first.buffer, 'an owned request is not written over');
+  assert.deepEqual(first, copy, 'and stays intact');
+  enc.release(first);
+  const third = enc.encode(records);
+  assert.equal(third.buffer, first.buffer, 'a released one is reused');
+  assertRoundTrip(records, third);
+});
+
+test('ids out of range never throw: those bytes are zeros', () => {
+  const r = new StaticSpan({
+    name: 'bad',
+    kind: SpanKind.SERVER,
+    traceId: '0123456789abcdef0123456789abcdef',
+    spanId: '0123456789abcdef',
+    parentSpanId: '0123456789abcdef',
+    startTime: [1, 2],
+    endTime: [3, 4],
+  });
+  r.traceIdAt = 30; // runs past the bytes
+  r.spanIdAt = -4;
+  r.parentSpanIdAt = 1000;
   const req = decode(new OtlpTraceEncoder(RESOURCE, SCOPE).encode([r]));
   const s = req.resourceSpans[0].scopeSpans[0].spans[0];
   assert.equal(hex(s.traceId), '0'.repeat(32));
@@ -259,22 +312,28 @@ test('bad ids never throw: non-hex or wrong length becomes zero bytes', () => {
   assert.equal(s.name, 'bad');
 });
 
-/** The SDK's ReadableSpan for a record: what the stock exporter would have been given. */
+/**
+ * A ReadableSpan over an ExportSpan, reading it in place: what the stock exporters would have been
+ * given for the same span (and the shape of the adapter the agent can add for the SDK's exporters).
+ */
 const sdkResource = resourceFromAttributes(RESOURCE);
-function asReadableSpan(r: SpanRecord): ReadableSpan {
+function asReadableSpan(r: ExportSpan): ReadableSpan {
+  const traceId = spanIdHex(r, r.traceIdAt, 16)!;
+  const parentSpanId = spanIdHex(r, r.parentSpanIdAt, 8);
   const traceState = r.traceState === undefined ? undefined : { serialize: () => r.traceState! };
   return {
     name: r.name,
     kind: r.kind,
-    spanContext: () => ({ traceId: r.traceId, spanId: r.spanId, traceFlags: r.traceFlags, traceState }) as never,
+    spanContext: () =>
+      ({ traceId, spanId: spanIdHex(r, r.spanIdAt, 8)!, traceFlags: r.traceFlags, traceState }) as never,
     parentSpanContext:
-      r.parentSpanId === undefined
+      parentSpanId === undefined
         ? undefined
-        : { traceId: r.traceId, spanId: r.parentSpanId, traceFlags: r.traceFlags, isRemote: r.parentIsRemote },
-    startTime: r.startTime,
-    endTime: r.endTime,
+        : { traceId, spanId: parentSpanId, traceFlags: r.traceFlags, isRemote: r.parentIsRemote },
+    startTime: r.startTime([0, 0]),
+    endTime: r.endTime([0, 0]),
     status: r.statusMessage === undefined ? { code: r.statusCode } : { code: r.statusCode, message: r.statusMessage },
-    attributes: r.attributes,
+    attributes: spanAttributes(r),
     links: [],
     events: [],
     duration: [0, 0],

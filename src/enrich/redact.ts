@@ -1,6 +1,8 @@
 /**
  * Query strings end up in logs and spans: values of parameters that look like credentials are
  * replaced before any output sees them. Key matching is case-insensitive and on the decoded key.
+ * The agent makes one redactor (REDACT_QUERY_KEYS added to the defaults); the enrichment stage
+ * applies it once per exchange, when an output first asks for the query.
  */
 
 export const DEFAULT_SECRET_KEYS: readonly string[] = [
@@ -33,17 +35,12 @@ export const DEFAULT_SECRET_KEYS: readonly string[] = [
 
 export const REDACTED = 'REDACTED';
 
+export type Redactor = (query: string) => string;
+
 /** A redactor for the default keys plus `extraKeys`. */
-export function createRedactor(extraKeys: readonly string[] = []): (query: string) => string {
+export function createRedactor(extraKeys: readonly string[] = []): Redactor {
   const keys = new Set([...DEFAULT_SECRET_KEYS, ...extraKeys].map((k) => k.trim().toLowerCase()).filter(Boolean));
   return (query) => redactWith(query, keys);
-}
-
-const defaultKeys = new Set(DEFAULT_SECRET_KEYS);
-
-/** Redacts with the default keys. */
-export function redactQuery(query: string): string {
-  return redactWith(query, defaultKeys);
 }
 
 function redactWith(query: string, keys: ReadonlySet<string>): string {

@@ -3,7 +3,7 @@
  * `next` pages) at start and every refresh interval. A failing Admin API is said once and the
  * last good table stays in use; nothing here can stop capture.
  */
-import type { Logger } from '../log';
+import type { Logger } from '../../log';
 import { RouteTable, type AdminRoute, type AdminService } from './route-table';
 
 /** Enough for any real gateway; a bound so a misbehaving endpoint cannot grow memory. */

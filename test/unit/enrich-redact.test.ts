@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRedactor, redactQuery } from '../../src/requests/redact';
+import { createRedactor } from '../../src/enrich/redact';
+
+const redactQuery = createRedactor();
 
 test('secret-looking keys are redacted, case-insensitively', () => {
   assert.equal(redactQuery('apikey=abc&page=2'), 'apikey=REDACTED&page=2');
