@@ -1,14 +1,52 @@
 /**
- * The built image, run the way PLATFORM.md says containers run here (podman + runc, privileged,
- * host PID and network, /sys from the host), against the Kong-shaped gateway: it must answer
- * --help, carry its OCI labels, become ready and print one request line per proxied request.
+ * The built image, run with exactly what the sidecar manifest grants — its capabilities (every
+ * other one dropped, not --privileged), its read-only root, no privilege escalation, and its
+ * host mounts, all read from deploy/kong-sidecar-deployment.yaml — with host PID and network as a
+ * pod shares them, against the Kong-shaped gateway: it must answer --help, carry its OCI labels,
+ * become ready and print one request line per proxied request.
  * scripts/container-test.sh builds the image and runs this file with IMG set.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parseAllDocuments } from 'yaml';
 import { startGateway, startUpstream, type Gateway, type Upstream } from '../fixture/gateway';
 import { readJsonLines } from '../fixture/json-lines';
+
+const MANIFEST = path.join(__dirname, '..', '..', 'deploy', 'kong-sidecar-deployment.yaml');
+const CONTAINER = 'kong-ebpf-monitor';
+
+interface SidecarSpec {
+  capabilities: string[];
+  readOnlyRoot: boolean;
+  /** podman -v host:container[:ro] for every hostPath mount */
+  mounts: string[];
+  hostProc: string;
+}
+
+/** The agent container of the sidecar manifest, as podman flags. */
+function sidecarSpec(): SidecarSpec {
+  type Obj = Record<string, any>;
+  const docs = parseAllDocuments(readFileSync(MANIFEST, 'utf8')).map((d) => d.toJSON() as Obj);
+  const deployment = docs.find((d) => d?.kind === 'Deployment');
+  const pod = deployment?.spec?.template?.spec as Obj;
+  const container = (pod.containers as Obj[]).find((c) => c.name === CONTAINER)!;
+  const volumes = new Map((pod.volumes as Obj[]).map((v) => [v.name as string, v]));
+  const mounts: string[] = [];
+  for (const m of container.volumeMounts as Obj[]) {
+    const hostPath = volumes.get(m.name)?.hostPath?.path as string | undefined;
+    if (hostPath) mounts.push(`${hostPath}:${m.mountPath}${m.readOnly ? ':ro' : ''}`);
+    else mounts.push(`--tmpfs=${m.mountPath}`);
+  }
+  return {
+    capabilities: container.securityContext.capabilities.add as string[],
+    readOnlyRoot: container.securityContext.readOnlyRootFilesystem === true,
+    mounts,
+    hostProc: (container.env as Obj[]).find((e) => e.name === 'HOST_PROC')?.value ?? '/proc',
+  };
+}
 
 const IMG = process.env.IMG ?? 'kong-watcher:test';
 const PROXY_PORT = 19410;
@@ -78,9 +116,11 @@ describe(`image ${IMG}`, () => {
         upstreamPort: UPSTREAM_PORT,
         workers: 2,
       });
+      const spec = sidecarSpec();
       const env = {
         ENABLE_JSON_LOG: 'true',
         KONG_PREFIX: gateway.prefix,
+        HOST_PROC: spec.hostProc,
         HEALTH_PORT: String(HEALTH_PORT),
         HEALTH_ADDRESS: '127.0.0.1',
         STATS_INTERVAL: '1s',
@@ -92,13 +132,15 @@ describe(`image ${IMG}`, () => {
           ...RUN,
           '--name',
           NAME,
-          '--privileged',
+          '--cap-drop=all',
+          `--cap-add=${spec.capabilities.join(',')}`,
+          '--security-opt=no-new-privileges',
+          ...(spec.readOnlyRoot ? ['--read-only'] : []),
+          ...spec.mounts.flatMap((m) => (m.startsWith('--') ? [m] : ['-v', m])),
           '--network',
           'host',
           '--pid',
           'host',
-          '-v',
-          '/sys:/sys',
           ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
           IMG,
         ],

@@ -1,13 +1,16 @@
 /**
- * Synthetic exchanges through createTelemetry and the REAL OTLP gRPC exporters into a real
- * gRPC receiver on loopback: content, a dead and returning collector, and throughput.
+ * Synthetic exchanges (frames as the native assembler writes them, through the real decoder and
+ * enrichment stage) through createTelemetry and the REAL OTLP gRPC exporters into a real gRPC
+ * receiver on loopback: content, a dead and returning collector, and throughput.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { ExchangeFlag } from '../../src/capture/exchange-layout';
+import type { EnrichedExchange } from '../../src/enrich/enriched';
 import { createTelemetry, type Telemetry } from '../../src/otel/telemetry';
 import { startOtlpReceiver, type OtlpReceiver } from '../fixture/otlp-receiver';
-import { clientExchange, fakeClock, ids, serverExchange } from '../fixture/otel-exchanges';
-import type { HttpExchange } from '../../src/requests/types';
+import { clientSpec, serverSpec } from '../unit/helpers/frames';
+import { enrich, fakeClock } from '../unit/helpers/pipeline';
 
 const quietLog = { debug() {}, info() {}, warn() {}, error() {} };
 const lines: string[] = [];
@@ -31,14 +34,22 @@ function env(port: number, extra: Record<string, string> = {}): Record<string, s
   };
 }
 
-/** A proxied request with one attempt, as request assembly would deliver it. */
-function proxied(status: number, traceparent?: { traceId: string; parentSpanId: string }): HttpExchange[] {
-  const server = serverExchange({
-    statusCode: status,
-    ids: traceparent ? ids({ ...traceparent, remoteParent: true }) : ids(),
+/** A proxied request with one attempt, enriched: the SERVER exchange, then its attempt. */
+function proxied(status: number, caller?: { traceId: string; parentSpanId: string }): EnrichedExchange[] {
+  const server = serverSpec({
+    status,
+    ...(caller && {
+      traceId: caller.traceId,
+      parentSpanId: caller.parentSpanId,
+      flags:
+        ExchangeFlag.Response |
+        ExchangeFlag.Sampled |
+        ExchangeFlag.Via |
+        ExchangeFlag.CallerContext |
+        ExchangeFlag.ParentSpan,
+    }),
   });
-  const attempt = clientExchange(server, { statusCode: status });
-  return [attempt, server];
+  return enrich([server, clientSpec(server, { status })]);
 }
 
 async function freePort(): Promise<number> {
@@ -52,18 +63,27 @@ test('spans and metrics arrive through the real OTLP gRPC exporters, exact and c
   const telemetry = createTelemetry(env(receiver.port), fakeClock, quietLog);
   try {
     const statuses = [200, 201, 204, 301, 404, 429, 500, 503];
-    const sent: HttpExchange[] = [];
+    const sent: EnrichedExchange[] = [];
     for (const s of statuses) {
-      for (const ex of proxied(s)) {
-        if (ex.direction === 'server') telemetry.onRequestHead(ex);
-        telemetry.onExchange(ex);
-        sent.push(ex);
+      for (const e of proxied(s)) {
+        telemetry.exchange(e);
+        sent.push(e);
       }
     }
     const caller = { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', parentSpanId: '00f067aa0ba902b7' };
-    for (const ex of proxied(200, caller)) telemetry.onExchange(ex);
-    const kongOnly = serverExchange({ statusCode: 404, responseHeaders: { server: 'kong/3.4.2' } });
-    telemetry.onExchange(kongOnly);
+    for (const e of proxied(200, caller)) telemetry.exchange(e);
+    const [kongOnly] = enrich([
+      serverSpec({
+        status: 404,
+        attempts: 0,
+        upstreamStartNs: 0,
+        upstreamEndNs: 0,
+        kongProxyLatencyMs: -1,
+        kongUpstreamLatencyMs: -1,
+        flags: ExchangeFlag.Response | ExchangeFlag.Sampled | ExchangeFlag.ServerKong,
+      }),
+    ]);
+    telemetry.exchange(kongOnly);
 
     const spans = await receiver.waitForSpans(2 * statuses.length + 2 + 1, 10_000);
     assert.equal(spans.length, 2 * statuses.length + 3, 'one SERVER span per request, one CLIENT span per attempt');
@@ -79,21 +99,21 @@ test('spans and metrics arrive through the real OTLP gRPC exporters, exact and c
     const continued = servers.find((s) => s.traceId === caller.traceId)!;
     assert.ok(continued, 'incoming traceparent continued');
     assert.equal(continued.parentSpanId, caller.parentSpanId, 'caller is the parent');
-    const first = sent.find((e) => e.direction === 'server')!;
-    const s200 = servers.find((s) => s.spanId === first.ids!.spanId)!;
+    const first = sent.find((e) => e.ex.isServer)!;
+    const s200 = servers.find((s) => s.spanId === first.ex.spanId)!;
     assert.equal(
       s200.startTimeUnixNano,
-      1_700_000_000n * 1_000_000_000n + BigInt(first.startNs),
+      1_700_000_000n * 1_000_000_000n + BigInt(first.ex.startNs),
       'start exact to the ns',
     );
-    assert.equal(s200.endTimeUnixNano, 1_700_000_000n * 1_000_000_000n + BigInt(first.endNs), 'end exact to the ns');
+    assert.equal(s200.endTimeUnixNano, 1_700_000_000n * 1_000_000_000n + BigInt(first.ex.endNs), 'end exact to the ns');
     assert.equal(s200.attributes['url.query'], 'limit=5&token=REDACTED', 'query redacted on the wire');
     assert.equal(s200.attributes['http.response.status_code'], 200);
     assert.equal(s200.resource['service.name'], 'kong-e2e');
     assert.equal(s200.resource['k8s.pod.name'], 'kong-0');
     const s500 = servers.find((s) => s.attributes['http.response.status_code'] === 500)!;
     assert.equal(s500.status.code, 2, 'ERROR status for 5xx');
-    assert.equal(servers.find((s) => s.spanId === kongOnly.ids!.spanId)!.attributes['kong.response.source'], 'kong');
+    assert.equal(servers.find((s) => s.spanId === kongOnly.ex.spanId)!.attributes['kong.response.source'], 'kong');
 
     const duration = await receiver.waitForMetric(
       'http.server.request.duration',
@@ -113,9 +133,8 @@ test('spans and metrics arrive through the real OTLP gRPC exporters, exact and c
     );
     assert.ok(receiver.latestMetric('http.client.request.duration'), 'client durations exported');
     assert.ok(receiver.latestMetric('kong_watcher.spans.exported'), 'self metrics exported');
-    const st = telemetry.stats();
-    assert.equal(st.spansDropped, 0, 'nothing dropped');
-    assert.equal(st.status5xx, 2);
+    assert.equal(telemetry.stats().spansDropped, 0, 'nothing dropped');
+    assert.equal(telemetry.totals().status5xx, 2, 'the stats line counts the 5xx');
   } finally {
     await telemetry.shutdown(2000);
     await receiver.stop();
@@ -136,7 +155,7 @@ test('collector down at start and killed mid-run: retries, drops counted, recove
   );
   const feed = async (n: number) => {
     for (let i = 0; i < n; i++) {
-      for (const ex of proxied(200)) telemetry.onExchange(ex);
+      for (const e of proxied(200)) telemetry.exchange(e);
       if (i % 500 === 0) await new Promise((r) => setImmediate(r));
     }
   };
@@ -199,7 +218,7 @@ test('collector down at start and killed mid-run: retries, drops counted, recove
 
 /** Offers `rate` spans/s for `seconds` from pre-built exchanges; waits for the queue to drain. */
 async function offer(telemetry: Telemetry, receiver: OtlpReceiver, rate: number, seconds: number) {
-  const pool: HttpExchange[] = [];
+  const pool: EnrichedExchange[] = [];
   for (let i = 0; i < 5000; i++) pool.push(...proxied(200 + (i % 5) * 100));
   const tickMs = 10;
   const perTick = (rate * tickMs) / 1000;
@@ -212,7 +231,7 @@ async function offer(telemetry: Telemetry, receiver: OtlpReceiver, rate: number,
   let rssPeak = 0;
   while (sent < total) {
     const due = Math.min(total, Math.floor((Number(process.hrtime.bigint() - t0) / 1e6 / tickMs + 1) * perTick));
-    while (sent < due) telemetry.onExchange(pool[sent++ % pool.length]);
+    while (sent < due) telemetry.exchange(pool[sent++ % pool.length]);
     rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
     await sleep(tickMs);
   }
