@@ -9,6 +9,7 @@ import path from 'node:path';
 import { startGateway, type Gateway } from '../test/fixture/gateway';
 import type { Arm } from './arms';
 import { startArmProcess, type ArmProcess, type LogLine } from './arm-process';
+import type { CpuLimit } from './cgroup';
 import { hookDelta, programsOf, type HookDelta, type ProgStat } from './bpf-stats';
 import { runWrk, type WrkResult } from './load';
 import { cpuBusy, cpuJiffies, onCpuNs, processCpu, RssSampler } from './proc-stats';
@@ -34,6 +35,8 @@ export interface AbOptions {
   rate: number;
   pacedConnections: number;
   pacedDelayMs: number;
+  /** the sidecar's CPU limit, for arms that run under it */
+  limit?: CpuLimit;
 }
 
 export interface ArmRun {
@@ -44,6 +47,8 @@ export interface ArmRun {
   saturation?: WrkResult;
   /** gateway worker on-CPU ns per proxied request at saturation */
   workerCpuNsPerRequest?: number;
+  /** the same at the fixed rate, below saturation: the agent cannot starve the load generator there */
+  workerCpuNsPerRequestFixedRate?: number;
   /** busy fraction of each CPU during saturation */
   cpuBusy?: number[];
   hooks?: HookDelta & { runsPerRequest: number; nsPerRun: number };
@@ -117,14 +122,18 @@ export async function runArm(
     const receivedBefore = (await o.receiver.counts()).spans;
 
     if (arm.kind !== 'off') {
-      const command = arm.kind === 'noop' ? o.noopCommand : o.agentCommand;
+      let command = arm.kind === 'noop' ? o.noopCommand : o.agentCommand;
+      if (arm.cpuLimit) {
+        if (!o.limit) throw new Error(`arm ${arm.name} needs a CPU limit and none was created`);
+        command = o.limit.wrap(command);
+      }
       sidecar = startArmProcess(command, { ...arm.env, ...extraEnv, KONG_PREFIX: gateway.prefix }, o.agentCpu);
       await sidecar.waitFor(
         `"monitoring Kong process" for worker ${worker}`,
         (l) => l.msg === 'monitoring Kong process' && l.pid === worker,
         30_000,
       );
-      if (arm.env.NGINX_UPROBES === 'true' || arm.env.CAPTURE_MODE === 'libc') {
+      if (arm.env.LUA_UPROBES === 'true' || arm.env.CAPTURE_MODE === 'libc') {
         await sidecar.waitFor('uprobes attached', (l) => /uprobes (not )?attached/.test(String(l.msg)), 10_000);
       }
       rss = new RssSampler(sidecar.pid);
@@ -158,6 +167,7 @@ export async function runArm(
     // Fixed rate.
     rss?.mark('fixed-rate');
     const agentMid = sidecar ? agentCpuNs(sidecar.pid) : NaN;
+    const workerMid = onCpuNs(worker);
     const lat = await runWrk({
       url,
       seconds: o.seconds,
@@ -166,7 +176,11 @@ export async function runArm(
       delayMs: o.pacedDelayMs,
     });
     const agentEnd = sidecar ? agentCpuNs(sidecar.pid) : NaN;
+    const workerEnd = onCpuNs(worker);
     result.latency = lat;
+    if (workerMid !== undefined && workerEnd !== undefined && lat.requests > 0) {
+      result.workerCpuNsPerRequestFixedRate = (workerEnd - workerMid) / lat.requests;
+    }
     rss?.mark('end');
 
     if (sidecar && agentBefore && agentAfter) {
@@ -190,7 +204,8 @@ export async function runArm(
       sidecar = undefined;
     }
     result.accessLogRequests = countLines(gateway.accessLogPath) - logBefore;
-    if (arm.spans) await sleep(500);
+    // A CPU-limited agent may still be working off its backlog; spans follow the stop's flush.
+    if (arm.spans) await sleep(arm.cpuLimit ? 2000 : 500);
     result.spansReceived = (await o.receiver.counts()).spans - receivedBefore;
   } catch (err) {
     result.error = (err as Error).message;

@@ -12,9 +12,14 @@ export interface Arm {
   kind: ArmKind;
   description: string;
   env: Record<string, string>;
-  /** spans exported to the receiver: agent CPU target is 10 µs/request, else 2 */
+  /** spans exported to the receiver: agent CPU target is 8 µs/request, else 2 */
   spans: boolean;
+  /** run the agent in a cgroup limited to this many CPUs (the sidecar's limit) */
+  cpuLimit?: number;
 }
+
+/** The sidecar manifests' CPU limit (200m). */
+export const SIDECAR_CPU_LIMIT = 0.2;
 
 /** `endpoint`: the receiver, http://127.0.0.1:<port> */
 export function arms(endpoint: string): Arm[] {
@@ -60,11 +65,19 @@ export function arms(endpoint: string): Arm[] {
       spans: false,
     },
     {
-      name: 'nginx+lua',
+      name: 'lua',
       kind: 'agent',
-      description: 'default + nginx request uprobes + Lua phase uprobes, metrics only',
-      env: { ...metricsOnly, CAPTURE_MODE: 'syscalls', NGINX_UPROBES: 'true', LUA_UPROBES: 'true' },
+      description: 'default + Lua phase uprobes, metrics only',
+      env: { ...metricsOnly, CAPTURE_MODE: 'syscalls', LUA_UPROBES: 'true' },
       spans: false,
+    },
+    {
+      name: 'default@200m',
+      kind: 'agent',
+      description: `default, with the agent in a cgroup limited to ${SIDECAR_CPU_LIMIT} CPU (the sidecar's limit)`,
+      env: { ...metricsOnly, CAPTURE_MODE: 'syscalls' },
+      spans: false,
+      cpuLimit: SIDECAR_CPU_LIMIT,
     },
   ];
 }

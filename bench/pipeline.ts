@@ -1,18 +1,21 @@
 /**
  * Pipeline microbenchmark: the agent's user-space path without the kernel. Synthetic ring-buffer
- * batches, byte for byte as BPF writes them (src/capture/records.ts layouts; 4 DATA records per
+ * records, byte for byte as BPF writes them (src/capture/records.ts layouts; 4 DATA records per
  * proxied request: client request read, upstream request written, upstream response read,
- * response written, over keep-alive connections), are fed in 10 ms batches, as the drain thread
- * delivers them, through the real decoder, request assembly, stats, span and metric building
- * and the OTLP gRPC exporter into a loopback receiver in its own process on CPU 1. This process
- * runs on CPU 0. Offered rates step up until spans are dropped.
+ * response written, over keep-alive connections), are injected into the real native capture in
+ * replay mode, so that they take the agent's own path: the drain thread's native assembly,
+ * batches to JS, decode, enrichment, metrics and spans, and the OTLP gRPC exporter into a
+ * loopback receiver in its own process on CPU 1. This process (the agent, as src/agent.ts wires
+ * it) runs on CPU 0. Offered rates step up until spans are dropped.
  *
  * Run alone: `node --import tsx bench/pipeline.ts` (BENCH_PIPELINE_SECONDS per step, default 5;
  * BENCH_PIPELINE_RATES, req/s, comma separated). Prints progress on stderr and one
  * PIPELINE_RESULT JSON line on stdout.
  */
 import { execFileSync } from 'node:child_process';
-import { decodeBatch } from '../src/capture/decoder';
+import { Agent } from '../src/agent';
+import { decodeBatch } from '../src/capture/batch-decoder';
+import { createAssembler, createCapture, type NativeCapture } from '../src/capture/native';
 import {
   CONN_OPEN,
   DATA,
@@ -25,10 +28,12 @@ import {
   TAIL_LEN,
 } from '../src/capture/records';
 import { createClock } from '../src/clock';
-import { RequestStats } from '../src/output/stats';
+import { loadConfig } from '../src/config';
+import { Enricher } from '../src/enrich/enricher';
+import { createRedactor } from '../src/enrich/redact';
+import { Sampler } from '../src/enrich/sampler';
+import { Logger } from '../src/log';
 import { createTelemetry } from '../src/otel/telemetry';
-import { RequestPipeline } from '../src/requests/pipeline';
-import type { ExchangeSink, HttpExchange } from '../src/requests/types';
 import { memory } from './proc-stats';
 import { startReceiverProcess } from './receiver-process';
 import type { PipelineResult } from './report';
@@ -159,15 +164,43 @@ export class BatchTemplate {
 }
 
 /**
- * Where the time goes, stage by stage, each measured cumulatively on its own pipeline with
- * nothing exported: stamping the synthetic batch (the bench's own cost), decoding, request
- * assembly, and span + metric building (spans built and dropped by an exporter that discards).
+ * Where the time goes, stage by stage, on the JS thread with nothing exported: stamping the
+ * synthetic records (the bench's own cost), native assembly (the Assembler binding, the code the
+ * drain thread runs), then decode + enrichment + metrics, then spans built and queued.
  */
-function stageCosts(template: BatchTemplate, baseNs: bigint): Record<string, number> {
+function stageCosts(template: BatchTemplate): Record<string, number> {
   const requests = 1000;
   const reps = 60;
+  const clock = createClock();
+  const quiet = { info() {}, debug() {}, warn() {}, error() {} };
+  const discard = {
+    export: (_s: unknown[], done: (r: { code: number }) => void) => done({ code: 0 }),
+    shutdown: async () => undefined,
+  };
+  const stages = (spans: boolean) => {
+    const telemetry = createTelemetry(
+      {
+        OTEL_TRACES_EXPORTER: spans ? 'otlp' : 'none',
+        OTEL_TRACES_SAMPLER: 'always_on',
+        OTEL_METRICS_EXPORTER: 'none',
+      },
+      clock,
+      quiet,
+      spans ? { spanExporter: discard } : {},
+    );
+    const enricher = new Enricher(telemetry, {
+      redactor: createRedactor(),
+      sampler: spans ? new Sampler('always_on', 1) : undefined,
+    });
+    const sink = { exchange: (ex: Parameters<Enricher['push']>[0]) => enricher.push(ex), proc: () => undefined };
+    return { telemetry, enricher, sink };
+  };
+  const assembler = createAssembler();
+  const metrics = stages(false);
+  const spans = stages(true);
+  assembler.feed(template.opens(process.hrtime.bigint()));
   // The best of three: garbage collection lands in one stage or another, not in all three tries.
-  const timeIt = (visit: (batch: Buffer) => void): number => {
+  const timeIt = (visit: (records: Buffer) => void): number => {
     for (let i = 0; i < reps / 3; i++) visit(template.batch(requests, process.hrtime.bigint()));
     let best = Infinity;
     for (let t = 0; t < 3; t++) {
@@ -178,88 +211,67 @@ function stageCosts(template: BatchTemplate, baseNs: bigint): Record<string, num
     }
     return best;
   };
-  const quiet = { info() {}, debug() {}, warn() {}, error() {} };
-  const discard = {
-    export: (_s: unknown[], done: (r: { code: number }) => void) => done({ code: 0 }),
-    shutdown: async () => undefined,
+  const through = (s: ReturnType<typeof stages>) => (records: Buffer) => {
+    decodeBatch(assembler.feed(records), clock.baseNs, s.sink);
+    s.enricher.endBatch();
   };
-  const clock = createClock();
-  const telemetry = createTelemetry(
-    { OTEL_TRACES_EXPORTER: 'otlp', OTEL_TRACES_SAMPLER: 'always_on', OTEL_METRICS_EXPORTER: 'none' },
-    clock,
-    quiet,
-    {
-      spanExporter: discard,
-    },
-  );
-  const assemblyOnly = new RequestPipeline({ onExchange() {} }, {});
-  const full = new RequestPipeline(fanOut([new RequestStats(), telemetry]), {});
-  for (const p of [assemblyOnly, full])
-    decodeBatch(template.opens(process.hrtime.bigint()), baseNs, (r) => p.handle(r));
   const stamp = timeIt(() => undefined);
-  const decode = timeIt((b) => decodeBatch(b, baseNs, () => undefined));
-  const assembly = timeIt((b) => decodeBatch(b, baseNs, (r) => assemblyOnly.handle(r)));
-  const spans = timeIt((b) => decodeBatch(b, baseNs, (r) => full.handle(r)));
-  void telemetry.shutdown(100);
+  const assembly = timeIt((b) => assembler.feed(b));
+  const withMetrics = timeIt(through(metrics));
+  const withSpans = timeIt(through(spans));
+  void metrics.telemetry.shutdown(100);
+  void spans.telemetry.shutdown(100);
   const r2 = (x: number): number => Math.round(x * 100) / 100;
   return {
     stamp: r2(stamp),
-    decode: r2(decode - stamp),
-    assembly: r2(assembly - decode),
-    statsSpansMetrics: r2(spans - assembly),
-    total: r2(spans - stamp),
+    nativeAssembly: r2(assembly - stamp),
+    decodeEnrichMetrics: r2(withMetrics - assembly),
+    spans: r2(withSpans - withMetrics),
+    total: r2(withSpans - stamp),
   };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function fanOut(sinks: ExchangeSink[]): ExchangeSink {
-  return {
-    onRequestHead(ex: HttpExchange) {
-      for (const s of sinks) s.onRequestHead?.(ex);
-    },
-    onExchange(ex: HttpExchange) {
-      for (const s of sinks) s.onExchange(ex);
-    },
-  };
-}
-
 function progress(message: string): void {
   process.stderr.write(`[bench:pipeline] ${message}\n`);
+}
+
+/** The agent as the command wires it, with a capture in replay mode that this bench feeds. */
+async function startReplayAgent(endpoint: string): Promise<{ agent: Agent; capture: () => NativeCapture }> {
+  const env = {
+    OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+    OTEL_TRACES_EXPORTER: 'otlp',
+    OTEL_METRICS_EXPORTER: 'otlp',
+    OTEL_TRACES_SAMPLER: 'always_on',
+    OTEL_METRIC_EXPORT_INTERVAL: '1000',
+    LOG_REQUESTS: 'false',
+    STATS_INTERVAL: '0',
+    HEALTH_PORT: '0',
+    KONG_PREFIX: '/nonexistent/kong',
+  };
+  const log = new Logger({ level: 'warn', json: true, write: (chunk) => process.stderr.write(chunk) });
+  let capture: NativeCapture | undefined;
+  const agent = new Agent(loadConfig(env), log, {
+    env,
+    createCapture: (options) => (capture = createCapture({ ...options, replay: true })),
+  });
+  await agent.start();
+  return { agent, capture: () => capture! };
 }
 
 async function main(): Promise<void> {
   execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
   const seconds = Number(process.env.BENCH_PIPELINE_SECONDS ?? '5');
-  const rates = (process.env.BENCH_PIPELINE_RATES ?? '5000,10000,20000,30000,50000,75000,100000')
+  const rates = (process.env.BENCH_PIPELINE_RATES ?? '10000,25000,50000,75000,100000,125000')
     .split(',')
     .map((s) => Number(s.trim()));
   const receiver = await startReceiverProcess('1');
-  const clock = createClock();
-  const quiet = {
-    info() {},
-    debug() {},
-    warn: (m: string) => progress(`warn: ${m}`),
-    error: (m: string) => progress(`error: ${m}`),
-  };
-  const env = {
-    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.port}`,
-    OTEL_TRACES_EXPORTER: 'otlp',
-    OTEL_METRICS_EXPORTER: 'otlp',
-    OTEL_TRACES_SAMPLER: 'always_on',
-    OTEL_METRIC_EXPORT_INTERVAL: '1000',
-  };
-  const telemetry = createTelemetry(env, clock, quiet);
-  const stats = new RequestStats();
-  const pipeline = new RequestPipeline(fanOut([stats, telemetry]), {});
+  const { agent, capture } = await startReplayAgent(`http://127.0.0.1:${receiver.port}`);
   const maxPerTick = Math.ceil((Math.max(...rates) * TICK_MS) / 1000) * 4;
   // At least the 1000 requests per batch the stage costs use.
   const template = new BatchTemplate(Math.max(maxPerTick, 1000));
-  let malformed = 0;
-  const feed = (batch: Buffer): void => {
-    malformed += decodeBatch(batch, clock.baseNs, (r) => pipeline.handle(r)).malformed;
-  };
-  feed(template.opens(process.hrtime.bigint()));
+  capture().inject(template.opens(process.hrtime.bigint()));
 
   const result: PipelineResult = {
     steps: [],
@@ -267,8 +279,14 @@ async function main(): Promise<void> {
     rssPeakBytes: 0,
     recordsPerRequest: template.recordsPerRequest,
   };
+  const telemetry = () => agent.telemetryStats()!;
+  const exchanges = () => {
+    const t = agent.requestTotals()!;
+    return t.requests + t.upstreamAttempts;
+  };
   for (const rate of rates) {
-    const before = telemetry.stats();
+    const before = telemetry();
+    const exchangesBefore = exchanges();
     const receivedBefore = (await receiver.counts()).spans;
     const cpuBefore = process.cpuUsage();
     const t0 = Date.now();
@@ -278,7 +296,7 @@ async function main(): Promise<void> {
       const due = Math.floor(((Date.now() - t0) / 1000) * rate) - fed;
       for (let left = due; left > 0;) {
         const n = Math.min(left, maxPerTick);
-        feed(template.batch(n, process.hrtime.bigint()));
+        capture().inject(template.batch(n, process.hrtime.bigint()));
         fed += n;
         left -= n;
       }
@@ -286,22 +304,26 @@ async function main(): Promise<void> {
       await sleep(TICK_MS);
     }
     const feedSeconds = (Date.now() - t0) / 1000;
-    // Drained: everything created has been exported or dropped, and the receiver has it.
+    // Drained: every request assembled into spans, every span exported or dropped, and received.
     const drainDeadline = Date.now() + 15_000;
     let received = 0;
     for (;;) {
-      const s = telemetry.stats();
+      const s = telemetry();
       received = (await receiver.counts()).spans - receivedBefore;
       const created = s.spansCreated - before.spansCreated;
       const settled = s.spansExported - before.spansExported + (s.spansDropped - before.spansDropped);
-      if ((settled >= created && received >= s.spansExported - before.spansExported) || Date.now() > drainDeadline)
+      const assembled = exchanges() - exchangesBefore >= 2 * fed;
+      if (
+        (assembled && settled >= created && received >= s.spansExported - before.spansExported) ||
+        Date.now() > drainDeadline
+      )
         break;
       rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
       await sleep(20);
     }
     const totalSeconds = (Date.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpuBefore);
-    const s = telemetry.stats();
+    const s = telemetry();
     const step = {
       offeredRequestsPerSecond: rate,
       requests: fed,
@@ -315,23 +337,22 @@ async function main(): Promise<void> {
     };
     result.steps.push(step);
     result.rssPeakBytes = Math.max(result.rssPeakBytes, step.rssPeakBytes);
-    const kept = step.spansDropped === 0 && step.spansReceived === step.spansCreated && step.spansCreated > 0;
+    const kept = step.spansDropped === 0 && step.spansReceived === 2 * fed && step.spansCreated === 2 * fed;
     const keptPace = fed / feedSeconds >= rate * 0.95;
     progress(
       `${rate} req/s offered (${Math.round(fed / feedSeconds)} fed): ${step.spansCreated} spans made, ${step.spansReceived} received, ` +
         `${step.spansDropped} dropped in ${step.seconds} s = ${Math.round(step.spansPerSecond)} spans/s, ` +
-        `${step.cpuUsPerSpan.toFixed(2)} µs CPU/span, peak RSS ${Math.round(step.rssPeakBytes / 2 ** 20)} MiB`,
+        `${step.cpuUsPerSpan.toFixed(2)} µs CPU/span (drain thread and record stamping included), peak RSS ${Math.round(step.rssPeakBytes / 2 ** 20)} MiB`,
     );
     if (kept && keptPace)
       result.sustainedSpansPerSecond = Math.max(result.sustainedSpansPerSecond, step.spansPerSecond);
     if (!kept || !keptPace) break;
   }
-  // After the steps, so that their peak RSS is the export path's alone.
-  result.stageUsPerRequest = stageCosts(template, clock.baseNs);
-  progress(`CPU per request by stage (no export): ${JSON.stringify(result.stageUsPerRequest)}`);
-  if (malformed > 0) result.note = `${malformed} synthetic records were rejected by the decoder`;
-  await telemetry.shutdown(5000);
+  await agent.stop(5000);
   await receiver.stop();
+  // After the steps, so that their peak RSS is the export path's alone.
+  result.stageUsPerRequest = stageCosts(template);
+  progress(`CPU per proxied request by stage (no export): ${JSON.stringify(result.stageUsPerRequest)}`);
   process.stdout.write(`PIPELINE_RESULT ${JSON.stringify(result)}\n`);
 }
 

@@ -8,8 +8,11 @@ PACKAGES=(
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make g++ python3 pkg-config
   # the Kong-shaped gateway fixture (OpenResty stand-in)
   nginx libnginx-mod-http-lua lua-resty-core
-  # load generators and tools the tests and benchmarks use
-  wrk hey curl procps iproute2 linux-perf
+  # load generators and tools the tests and benchmarks use: stress-ng loads the CPUs in the tests
+  # under load; libclang-rt builds the parser's fuzz target; tmux drives the live view's test
+  wrk hey curl procps iproute2 linux-perf stress-ng libclang-rt-14-dev tmux openssl
+  # HTTP/2 and TLS: HPACK inflater, h2load/nghttp; Prometheus scrapes the agent in a test
+  libnghttp2-dev nghttp2-client prometheus
   # the container image test
   podman runc debootstrap
 )
@@ -30,8 +33,8 @@ else
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  # The gateway fixture runs its own nginx instances; the distribution's service is not needed.
-  systemctl disable --now nginx >/dev/null 2>&1 || true
+  # The tests run their own nginx and Prometheus instances; the distribution's services are not needed.
+  systemctl disable --now nginx prometheus prometheus-node-exporter >/dev/null 2>&1 || true
 fi
 
 # Node.js >= 20 runs the agent. Debian 12's own nodejs is 18: take it only when nothing newer is
