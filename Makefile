@@ -46,7 +46,9 @@ setup: ## Install the system packages and npm dependencies, build everything (id
 		npm ci --no-audit --no-fund; \
 	fi
 	$(MAKE) -C bpf
-	@test -f build/Makefile || npx node-gyp configure
+	@# binding.gyp lists native/*.cc when configured: configure again when that list changes.
+	@ls -1 native/*.cc native/*/*.cc | cmp -s - build/native-sources.txt 2>/dev/null || \
+		{ npx node-gyp configure && ls -1 native/*.cc native/*/*.cc > build/native-sources.txt; }
 	npx node-gyp build
 	npx tsc -p tsconfig.json
 
@@ -84,7 +86,7 @@ endif
 push: ## Push IMG (built by make build) to its registry
 	$(CONTAINER_TOOL) push $(IMG)
 
-demo: setup ## Set up, then run the local Kong-shaped gateway, light traffic and the agent (Ctrl-C stops)
+demo: setup ## Set up, then run a local Kong-shaped gateway, traffic, the agent and its live view (q stops; DEMO_VIEW=json: JSON lines)
 	node --import tsx scripts/demo.ts
 
 test: setup ## Set up, then run every test: unit and end to end on the real kernel (npm test)

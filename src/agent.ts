@@ -3,9 +3,11 @@
  *
  *   discovery -> native capture (kernel records -> finished exchanges, on the drain thread)
  *             -> decode (src/capture) -> enrich (src/enrich)
- *             -> outputs: request log (src/output), metrics + spans (src/otel) -> OTLP
+ *             -> outputs: request log (src/output), metrics + spans (src/otel) -> OTLP,
+ *                the live view's recent requests (src/output/live)
  *
- * and the stats line over the same counts. Owns start-up order and shutdown.
+ * and the stats line and the live view's snapshot over the same counts. Owns start-up order and
+ * shutdown.
  */
 import { readFileSync } from 'node:fs';
 import type http from 'node:http';
@@ -30,6 +32,9 @@ import { createRedactor } from './enrich/redact';
 import { Sampler } from './enrich/sampler';
 import { startHealthServer } from './health';
 import type { Logger } from './log';
+import { LiveOutput, startLiveServer } from './output/live';
+import type { AgentCounters } from './output/live/window';
+import type { AgentNow } from './output/live/snapshot';
 import { RequestLog } from './output/request-log';
 import { StatsLine } from './output/stats';
 import { createTelemetry, type RequestTotals, type SelfStats, type Telemetry, type TelemetryStats } from './otel';
@@ -44,6 +49,8 @@ const ASSEMBLER_BOUNDS = {
 /** How long stop() waits for the drain thread's last batches. */
 const CAPTURE_STOP_MS = 2000;
 const HOUSEKEEPING_MS = 1000;
+/** The live view's sampling period: its rates, percentiles and sparklines are per second. */
+const LIVE_TICK_MS = 1000;
 
 /** Replacements for tests: everything else comes from the config. */
 export interface AgentDeps {
@@ -60,6 +67,8 @@ export class Agent {
   private enricher?: Enricher;
   private pods?: PodTable;
   private health?: http.Server;
+  private live?: LiveOutput;
+  private liveServer?: http.Server;
   private timers: NodeJS.Timeout[] = [];
   private readonly clock: Clock;
   private readonly statsLine = new StatsLine();
@@ -96,6 +105,15 @@ export class Agent {
     this.telemetry = telemetry;
     const outputs: EnrichedSink[] = [telemetry];
     if (config.logRequests) outputs.push(new RequestLog(log, this.clock));
+    if (config.topPort > 0) {
+      this.live = new LiveOutput({
+        series: telemetry.httpSeries,
+        clock: this.clock,
+        counters: () => this.liveCounters(),
+        now: () => this.liveNow(),
+      });
+      outputs.push(this.live.recent);
+    }
     this.enricher = new Enricher(new Outputs(outputs, log), {
       redactor: createRedactor(config.redactQueryKeys),
       routes: this.adminRoutes?.table,
@@ -147,6 +165,8 @@ export class Agent {
       });
     }
 
+    if (this.live) await this.startLive(this.live);
+
     if (this.pods) {
       const pods = this.pods;
       this.timers.push(setInterval(() => pods.expire(), HOUSEKEEPING_MS));
@@ -188,6 +208,8 @@ export class Agent {
     this.enricher?.endBatch();
     this.attached = false;
     await new Promise<void>((resolve) => (this.health ? this.health.close(() => resolve()) : resolve()));
+    this.liveServer?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.liveServer ? this.liveServer.close(() => resolve()) : resolve()));
     // What export cannot send within the deadline is counted as dropped by the shutdown itself.
     await this.telemetry?.shutdown(left());
     // The last line comes after the flush, so that it tells the truth about what was lost.
@@ -205,6 +227,60 @@ export class Agent {
   /** Exchanges counted so far, as the stats line counts them. */
   requestTotals(): RequestTotals | undefined {
     return this.telemetry?.totals();
+  }
+
+  /**
+   * The live view is a debugging aid: when its port is taken (a second agent on the node), the
+   * agent runs on without it and says so.
+   */
+  private async startLive(live: LiveOutput): Promise<void> {
+    const { topAddress, topPort } = this.config;
+    try {
+      this.liveServer = await startLiveServer(topAddress, topPort, () => live.snapshot());
+    } catch (err) {
+      this.log.warn('the live view endpoint could not start; kong-watcher top cannot attach', {
+        address: topAddress,
+        port: topPort,
+        error: (err as Error).message,
+      });
+      return;
+    }
+    if (!isLoopback(topAddress)) {
+      this.log.warn('the live view endpoint is reachable from the network: it shows routes and request paths', {
+        address: topAddress,
+        port: topPort,
+      });
+    }
+    this.timers.push(setInterval(() => live.tick(), LIVE_TICK_MS));
+  }
+
+  private liveCounters(): AgentCounters {
+    const capture = this.captureStats();
+    const spans = this.telemetry?.stats();
+    const cpu = process.cpuUsage();
+    return {
+      eventsReceived: capture?.assembler.records ?? 0,
+      eventsLost: capture?.lost ?? 0,
+      spansDropped: spans?.spansDropped ?? 0,
+      exportFailures: spans?.exportFailures ?? 0,
+      cpuMicros: cpu.user + cpu.system,
+    };
+  }
+
+  private liveNow(): AgentNow {
+    const capture = this.captureStats();
+    const spans = this.telemetry?.stats();
+    let inFlight = 0;
+    for (const n of capture?.assembler.activeServer ?? []) inFlight += n;
+    return {
+      scope: this.config.scope,
+      kongProcesses: this.monitored.size,
+      inFlight,
+      ringFill: capture && capture.ringSizeBytes > 0 ? capture.ringUsedBytes / capture.ringSizeBytes : 0,
+      rssBytes: process.memoryUsage.rss(),
+      tracesExporter: spans?.tracesExporter ?? 'none',
+      metricsExporter: spans?.metricsExporter ?? 'none',
+    };
   }
 
   private onBatch(batch: Buffer): void {
@@ -380,6 +456,10 @@ function ignoredPorts(config: AgentConfig): number[] {
     ports.add(Number(url.port) || (url.protocol === 'https:' ? 443 : 80));
   }
   return [...ports];
+}
+
+function isLoopback(address: string): boolean {
+  return address === 'localhost' || address === '::1' || address.startsWith('127.');
 }
 
 /** The libc a process really maps, reachable from the agent through its root. */

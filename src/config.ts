@@ -26,6 +26,9 @@ export interface AgentConfig {
   ignorePorts: number[];
   healthPort: number;
   healthAddress: string;
+  /** the live view's snapshot endpoint (kong-watcher top); 0 = off */
+  topPort: number;
+  topAddress: string;
   kongAdminUrl?: string;
   kongAdminToken?: string;
   redactQueryKeys: string[];
@@ -85,6 +88,12 @@ export const VARIABLES: Variable[] = [
   },
   { name: 'HEALTH_PORT', default: '8686', meaning: 'port of /healthz and /readyz (0 = off)' },
   { name: 'HEALTH_ADDRESS', default: '0.0.0.0', meaning: 'address the health endpoint binds' },
+  { name: 'TOP_PORT', default: '8687', meaning: 'port of the snapshot kong-watcher top reads (0 = off)' },
+  {
+    name: 'TOP_ADDRESS',
+    default: '127.0.0.1',
+    meaning: 'address the snapshot endpoint binds (its route figures and paths are not for the network)',
+  },
   {
     name: 'KONG_ADMIN_URL',
     default: '',
@@ -95,7 +104,12 @@ export const VARIABLES: Variable[] = [
     default: '',
     meaning: 'sent as Kong-Admin-Token to the Admin API (Kong Enterprise RBAC)',
   },
-  { name: 'REDACT_QUERY_KEYS', default: '', meaning: 'extra query keys whose values are redacted (comma separated)' },
+  {
+    name: 'REDACT_QUERY_KEYS',
+    default: '',
+    meaning:
+      'query and path-parameter names to redact, comma separated: "name" adds a pattern (names containing it), "-name" turns a default off (defaults: token, secret, password, passwd, pwd, auth, key, session, signature, credential, jwt; exactly code, sig)',
+  },
 ];
 
 type Env = Record<string, string | undefined>;
@@ -126,6 +140,8 @@ export function loadConfig(env: Env = process.env): AgentConfig {
     ignorePorts: parseList(get('IGNORE_PORTS')).map((p) => parseInteger('IGNORE_PORTS', p, 1, 65535)),
     healthPort: parseInteger('HEALTH_PORT', get('HEALTH_PORT'), 0, 65535),
     healthAddress: get('HEALTH_ADDRESS'),
+    topPort: parseInteger('TOP_PORT', get('TOP_PORT'), 0, 65535),
+    topAddress: get('TOP_ADDRESS'),
     kongAdminUrl: parseUrl('KONG_ADMIN_URL', get('KONG_ADMIN_URL')),
     kongAdminToken: get('KONG_ADMIN_TOKEN') || undefined,
     redactQueryKeys: parseList(get('REDACT_QUERY_KEYS')),

@@ -102,7 +102,23 @@ export class Logger {
 }
 
 function jsonLine(level: LogLevel, timestamp: string, msg: string, fields?: Fields): string {
-  return JSON.stringify(fields ? { ...fields, level, timestamp, msg } : { level, timestamp, msg }) + '\n';
+  return escapeC1(JSON.stringify(fields ? { ...fields, level, timestamp, msg } : { level, timestamp, msg })) + '\n';
+}
+
+/** DEL and C1 controls, which JSON.stringify leaves raw and some terminals still obey. */
+const C1 = /[\u007f-\u009f]/g;
+/** Any control a client could send to drive the terminal of whoever reads the log. */
+// eslint-disable-next-line no-control-regex -- finding them is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+function escapeC1(text: string): string {
+  C1.lastIndex = 0;
+  return C1.test(text) ? text.replace(C1, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : text;
+}
+
+/** A JSON string literal with every control byte escaped: client-sent text in a log line. */
+export function jsonString(value: string): string {
+  return escapeC1(JSON.stringify(value));
 }
 
 function textLine(level: LogLevel, timestamp: string, msg: string, fields?: Fields): string {
@@ -117,7 +133,9 @@ function textLine(level: LogLevel, timestamp: string, msg: string, fields?: Fiel
 }
 
 function formatValue(value: unknown): string {
-  if (typeof value === 'string') return /[\s"=]/.test(value) || value === '' ? JSON.stringify(value) : value;
-  if (typeof value === 'object' && value !== null) return JSON.stringify(value);
+  if (typeof value === 'string') {
+    return /[\s"=]/.test(value) || value === '' || CONTROL.test(value) ? jsonString(value) : value;
+  }
+  if (typeof value === 'object' && value !== null) return escapeC1(JSON.stringify(value));
   return String(value);
 }

@@ -44,6 +44,7 @@ export class EnrichedExchange {
   /** CLIENT: the next attempt held with the same SERVER */
   nextClient: EnrichedExchange | undefined = undefined;
   private _query: string | undefined | null = UNREAD;
+  private _path: string | undefined | null = UNREAD;
   private _serverAddress: string | undefined | null = UNREAD;
   private _serverPort: number | undefined = undefined;
 
@@ -100,9 +101,18 @@ export class EnrichedExchange {
   get query(): string | undefined {
     if (this._query === UNREAD) {
       const raw = this.ex.query;
-      this._query = raw === undefined ? undefined : this.redactor(raw);
+      this._query = raw === undefined ? undefined : this.redactor.query(raw);
     }
     return this._query;
+  }
+
+  /** The path with credential-looking path parameters (`;jsessionid=...`) replaced. */
+  get path(): string | undefined {
+    if (this._path === UNREAD) {
+      const raw = this.ex.path;
+      this._path = raw === undefined ? undefined : this.redactor.path(raw);
+    }
+    return this._path;
   }
 
   /** server.address: CLIENT, the upstream; SERVER, the Host the client asked for, else the local socket. */

@@ -68,6 +68,23 @@ export interface RequestTotals {
 /** SERVER requests in flight now, index = Method * 2 + (TLS ? 1 : 0), as the assembler counts them. */
 export type ActiveRequests = () => readonly number[] | undefined;
 
+/** The SERVER duration families an in-process reader can read: request, kong.latency.proxy, kong.latency.upstream. */
+export type ServerFamily = 'duration' | 'proxy' | 'upstream';
+
+/**
+ * The SERVER series read in place by the live view (src/output/live): the very counts collect()
+ * exports, so the view and a dashboard agree. Series are only ever added, and a series keeps its
+ * index and attributes for the agent's life. Buckets are DURATION_BUCKETS_S plus the last one.
+ */
+export interface HttpSeriesReader {
+  readonly serverSeriesCount: number;
+  serverAttributes(series: number): Attributes;
+  /** Adds the series' cumulative bucket counts of one family into `into` from `at`; returns its count. */
+  addServerBuckets(family: ServerFamily, series: number, into: Float64Array, at: number): number;
+  /** The series' sum of one family, seconds. */
+  serverSum(family: ServerFamily, series: number): number;
+}
+
 /** One family group's series: the index, one attribute set and start time per series, the overflow row. */
 class SeriesSet {
   readonly index = new SeriesIndex();
@@ -104,7 +121,7 @@ class SeriesSet {
   }
 }
 
-export class HttpMetrics implements MetricProducer {
+export class HttpMetrics implements MetricProducer, HttpSeriesReader {
   private readonly server = new SeriesSet();
   private readonly serverDuration = new HistogramColumns(DURATION_BUCKETS_S, NS);
   private readonly requestBody = new HistogramColumns(SIZE_BUCKETS_BYTES, 1);
@@ -154,6 +171,26 @@ export class HttpMetrics implements MetricProducer {
       avgResponseMs: t.responses > 0 ? t.responseTimeSumNs / t.responses / 1e6 : 0,
       upstreamAttempts: t.upstreamAttempts,
     };
+  }
+
+  get serverSeriesCount(): number {
+    return this.server.size;
+  }
+
+  serverAttributes(series: number): Attributes {
+    return this.server.attributes[series];
+  }
+
+  addServerBuckets(family: ServerFamily, series: number, into: Float64Array, at: number): number {
+    return this.serverFamily(family).addCountsTo(series, into, at);
+  }
+
+  serverSum(family: ServerFamily, series: number): number {
+    return this.serverFamily(family).sumOf(series);
+  }
+
+  private serverFamily(family: ServerFamily): HistogramColumns {
+    return family === 'duration' ? this.serverDuration : family === 'proxy' ? this.proxy : this.upstream;
   }
 
   private recordServer(e: EnrichedExchange): void {

@@ -1,7 +1,8 @@
 /**
- * The span sink for OTEL_TRACES_EXPORTER=otlp: span batches, encoded by
- * OtlpTraceEncoder, sent as TraceService/Export unary calls with grpc-js. The request bytes are
- * handed to grpc-js as they are (identity serializer), so nothing re-serializes them.
+ * The span exporter for OTEL_TRACES_EXPORTER=otlp over gRPC: each span is encoded by
+ * OtlpTraceEncoder into the request being built as it arrives, and each request is sent as a
+ * TraceService/Export unary call with grpc-js. The request bytes are handed to grpc-js as they are
+ * (identity serializer), so nothing re-serializes them.
  *
  * Retries follow the OTLP specification: only transient gRPC codes, exponential backoff with
  * jitter, all within the target's timeout, so one batch never outlives it.
@@ -18,7 +19,7 @@ import {
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { OtlpTarget } from './config';
 import { OtlpTraceEncoder, type EncoderAttributes, type EncoderScope } from './otlp-trace-encoder';
-import type { SpanSink } from './span-queue';
+import type { SpanBatcher } from './span-queue';
 import type { ExportSpan } from './span';
 
 const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
@@ -62,7 +63,7 @@ export interface TraceExporterOptions {
   onRejected?(rejectedSpans: number, message: string): void;
 }
 
-export class OtlpGrpcTraceExporter implements SpanSink {
+export class OtlpGrpcTraceExporter implements SpanBatcher<Buffer> {
   private readonly clients: Client[] = [];
   private next = 0;
   private readonly metadata: Metadata;
@@ -94,16 +95,17 @@ export class OtlpGrpcTraceExporter implements SpanSink {
     this.timeoutMs = t.timeoutMs;
   }
 
-  export(spans: ExportSpan[], resultCallback: (result: ExportResult) => void): void {
+  add(span: ExportSpan): void {
+    this.encoder.add(span);
+  }
+
+  take(): Buffer {
+    return this.encoder.finish();
+  }
+
+  export(body: Buffer, resultCallback: (result: ExportResult) => void): void {
     if (this.closed) {
       resultCallback({ code: ExportResultCode.FAILED, error: new Error('exporter is shut down') });
-      return;
-    }
-    let body: Buffer;
-    try {
-      body = this.encoder.encode(spans);
-    } catch (err) {
-      resultCallback({ code: ExportResultCode.FAILED, error: err as Error });
       return;
     }
     this.send(body, Date.now() + this.timeoutMs, 0, (result) => {

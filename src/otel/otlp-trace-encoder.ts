@@ -95,9 +95,11 @@ export class OtlpTraceEncoder implements AttributeWriter {
   private readonly kvBytes: Buffer;
   private readonly kvLengths: Int32Array;
   private readonly kvNext: Uint8Array;
-  /** released request buffers, reused by the next encode() */
+  /** released request buffers, reused by the next request */
   private readonly free: Buffer[] = [];
   private bufferBytes: number;
+  /** a request is being built in buf */
+  private building = false;
 
   constructor(
     resourceAttributes: EncoderAttributes,
@@ -139,16 +141,22 @@ export class OtlpTraceEncoder implements AttributeWriter {
 
   /** One ExportTraceServiceRequest carrying `spans`, ready for the wire; the caller owns it until release(). */
   encode(spans: readonly ExportSpan[]): Buffer {
-    const reused = this.free.pop();
-    this.buf =
-      reused !== undefined && reused.length >= this.bufferBytes ? reused : Buffer.allocUnsafeSlow(this.bufferBytes);
-    // Spans go after room for the largest possible prefix; the prefix is written backwards
-    // in front of them once their length is known, so nothing is moved.
-    const room = this.resourcePart.length + this.scopePart.length + MAX_WRAPPER_BYTES;
-    this.pos = room;
-    for (let i = 0; i < spans.length; i++) this.writeSpan(spans[i]);
-    const spansLen = this.pos - room;
+    for (let i = 0; i < spans.length; i++) this.add(spans[i]);
+    return this.finish();
+  }
 
+  /** Appends one span to the request being built (one is begun when none is). */
+  add(span: ExportSpan): void {
+    if (!this.building) this.begin();
+    this.writeSpan(span);
+  }
+
+  /** The request of the spans added since the last finish(), ready for the wire; the caller owns it until release(). */
+  finish(): Buffer {
+    if (!this.building) this.begin();
+    this.building = false;
+    const room = this.room();
+    const spansLen = this.pos - room;
     const scopeSpansLen = this.scopePart.length + spansLen;
     const resourceSpansLen = this.resourcePart.length + varintSize(scopeSpansLen) + scopeSpansLen;
     const totalPrefix =
@@ -167,6 +175,22 @@ export class OtlpTraceEncoder implements AttributeWriter {
     // The buffer grew for this batch: the next ones start at this size.
     if (this.buf.length > this.bufferBytes) this.bufferBytes = this.buf.length;
     return this.buf.subarray(start, end);
+  }
+
+  /**
+   * Spans go after room for the largest possible prefix; the prefix is written backwards in front
+   * of them once their length is known, so nothing is moved.
+   */
+  private begin(): void {
+    const reused = this.free.pop();
+    this.buf =
+      reused !== undefined && reused.length >= this.bufferBytes ? reused : Buffer.allocUnsafeSlow(this.bufferBytes);
+    this.pos = this.room();
+    this.building = true;
+  }
+
+  private room(): number {
+    return this.resourcePart.length + this.scopePart.length + MAX_WRAPPER_BYTES;
   }
 
   /** Gives back what encode() returned, once nothing reads it any more (the export is over). */

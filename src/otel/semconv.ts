@@ -31,3 +31,10 @@ export const ATTR_K8S_NAMESPACE_NAME = 'k8s.namespace.name';
 export const ATTR_K8S_POD_UID = 'k8s.pod.uid';
 /** sum of the kong.lua.<phase>_ns span attributes: time in Kong's Lua (Lua uprobes on) */
 export const ATTR_KONG_LUA_TOTAL_NS = 'kong.lua.total_ns';
+
+/** RPC conventions, for gRPC over HTTP/2 */
+export const ATTR_RPC_SYSTEM = 'rpc.system';
+export const ATTR_RPC_SERVICE = 'rpc.service';
+export const ATTR_RPC_METHOD = 'rpc.method';
+export const ATTR_RPC_GRPC_STATUS_CODE = 'rpc.grpc.status_code';
+export const RPC_SYSTEM_VALUE_GRPC = 'grpc';

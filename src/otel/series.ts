@@ -130,6 +130,24 @@ export class HistogramColumns {
     return series < this.capacity ? this.totals[series] : 0;
   }
 
+  /**
+   * Adds the series' cumulative bucket counts into `into` from `at` (boundaries.length + 1 of
+   * them) and returns its count: an in-process reader's copy, without allocating.
+   */
+  addCountsTo(series: number, into: Float64Array, at: number): number {
+    const n = this.count(series);
+    if (n === 0) return 0;
+    const counts = this.counts;
+    const from = series * this.width;
+    for (let i = 0; i < this.width; i++) into[at + i] += counts[from + i];
+    return n;
+  }
+
+  /** The series' sum in the metric's unit. */
+  sumOf(series: number): number {
+    return this.count(series) > 0 ? this.sums[series] * this.scale : 0;
+  }
+
   snapshot(series: number): Histogram {
     const n = this.count(series);
     const counts = new Array<number>(this.width).fill(0);

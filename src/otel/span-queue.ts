@@ -1,24 +1,54 @@
 /**
- * The bounded path from finished spans to a SpanSink (the OTLP exporter): a fixed-size ring, batches, a
- * schedule, and a cap on exports in flight. When export falls behind, new spans are dropped
- * and counted; memory never grows with load.
+ * The bounded path from finished spans to an exporter: batches, a schedule, and a cap on exports
+ * in flight. Each span is added to the batch being built as it arrives — the OTLP exporter encodes
+ * it there and then, so no span object outlives its exchange's turn and the queue holds request
+ * bytes, not objects. When export falls behind, new spans are dropped and counted; memory never
+ * grows with load.
  */
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { SpanQueueConfig } from './config';
 import type { ExportSpan } from './span';
 
-/** Where batches go; the callback comes exactly once per batch, after the sink's own retries. */
+/** An exporter of span objects (console, the SDK's exporters); the callback comes once per batch. */
 export interface SpanSink {
   export(spans: ExportSpan[], resultCallback: (result: ExportResult) => void): void;
   shutdown(): Promise<void>;
 }
 
+/** How the queue builds and sends batches: spans are added as they come, a batch is taken when full or due. */
+export interface SpanBatcher<B = unknown> {
+  add(span: ExportSpan): void;
+  /** the spans added since the last take(), as one batch */
+  take(): B;
+  /** the callback comes exactly once, after the exporter's own retries */
+  export(batch: B, resultCallback: (result: ExportResult) => void): void;
+  shutdown(): Promise<void>;
+}
+
+/** Batches of span objects for a SpanSink: the spans are kept, so they are made to outlive their batch. */
+export function objectBatches(sink: SpanSink): SpanBatcher<ExportSpan[]> {
+  let open: ExportSpan[] = [];
+  return {
+    add(span) {
+      span.retain();
+      open.push(span);
+    },
+    take() {
+      const batch = open;
+      open = [];
+      return batch;
+    },
+    export: (batch, done) => sink.export(batch, done),
+    shutdown: () => sink.shutdown(),
+  };
+}
+
 export interface SpanQueueStats {
-  /** spans waiting in the ring now */
+  /** spans waiting now: being batched, waiting for an export slot, or being exported */
   queued: number;
   /** spans the exporter confirmed */
   exported: number;
-  /** spans lost: ring full, their export failed after the exporter's retries, or unsent at shutdown */
+  /** spans lost: queue full, their export failed after the exporter's retries, or unsent at shutdown */
   dropped: number;
   droppedQueueFull: number;
   droppedExportFailed: number;
@@ -34,9 +64,16 @@ export interface SpanQueueEvents {
   onExportHealth?(healthy: boolean, error?: Error): void;
 }
 
-export class SpanQueue {
-  private readonly ring: (ExportSpan | undefined)[];
-  private head = 0;
+interface Ready<B> {
+  batch: B;
+  size: number;
+}
+
+export class SpanQueue<B = unknown> {
+  /** spans in the batch being built */
+  private open = 0;
+  /** taken batches waiting for an export slot */
+  private readonly ready: Ready<B>[] = [];
   private count = 0;
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -54,28 +91,31 @@ export class SpanQueue {
   private readonly pending = new Set<{ size: number; settled: boolean }>();
 
   constructor(
-    private readonly sink: SpanSink,
+    private readonly batcher: SpanBatcher<B>,
     private readonly cfg: SpanQueueConfig,
     private readonly events: SpanQueueEvents = {},
-  ) {
-    this.ring = new Array(cfg.maxQueueSize);
-  }
+  ) {}
 
-  /** false when the span was dropped because the ring is full (or the queue is shut down) */
+  /** false when the span was dropped because the queue is full (or shut down) */
   push(span: ExportSpan): boolean {
-    if (this.closed || this.count === this.cfg.maxQueueSize) {
+    if (this.closed || this.count >= this.cfg.maxQueueSize) {
       this.s.droppedQueueFull++;
       return false;
     }
-    this.ring[(this.head + this.count) % this.cfg.maxQueueSize] = span;
+    this.batcher.add(span);
+    this.open++;
     this.count++;
-    if (this.count >= this.cfg.maxExportBatchSize) this.pump();
-    else if (this.timer === undefined) this.schedule();
+    if (this.open >= this.cfg.maxExportBatchSize) {
+      this.takeOpen();
+      this.pump();
+    } else if (this.timer === undefined) {
+      this.schedule();
+    }
     return true;
   }
 
   /**
-   * Counts a span that was not even built because the ring is full: building it only to drop
+   * Counts a span that was not even built because the queue is full: building it only to drop
    * it would turn an export backlog into garbage-collector pressure.
    */
   dropIfFull(): boolean {
@@ -98,8 +138,8 @@ export class SpanQueue {
   }
 
   /**
-   * Exports everything queued and waits for the exports in flight, giving up at the deadline
-   * (what is still queued then is counted as dropped). Resolves true when all was sent.
+   * Exports everything queued and waits for the exports in flight, giving up at the deadline.
+   * Resolves true when all was sent.
    */
   async flush(deadlineMs: number): Promise<boolean> {
     const until = Date.now() + deadlineMs;
@@ -128,16 +168,21 @@ export class SpanQueue {
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    // count holds the batches in flight too: their late results are ignored from here on.
     this.s.droppedShutdown += this.count;
-    this.ring.fill(undefined);
-    this.count = 0;
-    for (const ticket of this.pending) {
-      ticket.settled = true;
-      this.s.droppedShutdown += ticket.size;
-    }
+    for (const ticket of this.pending) ticket.settled = true;
     this.pending.clear();
+    if (this.open > 0) this.batcher.take();
+    this.ready.length = 0;
+    this.open = 0;
+    this.count = 0;
     const left = Math.max(1, deadlineMs - (Date.now() - started));
-    await Promise.race([this.sink.shutdown().catch(() => undefined), sleep(left)]);
+    await Promise.race([this.batcher.shutdown().catch(() => undefined), sleep(left)]);
+  }
+
+  private takeOpen(): void {
+    this.ready.push({ batch: this.batcher.take(), size: this.open });
+    this.open = 0;
   }
 
   private schedule(): void {
@@ -149,32 +194,21 @@ export class SpanQueue {
     this.timer.unref();
   }
 
-  /** Starts as many exports as slots allow: full batches always, a partial one when `partial`. */
+  /** Starts as many exports as slots allow: taken batches always, the open one too when `partial`. */
   private pump(partial = false): void {
     while (this.inFlight < this.cfg.maxConcurrentExports) {
-      if (this.count === 0) break;
-      if (this.count < this.cfg.maxExportBatchSize && !partial) break;
-      this.exportBatch(this.take(Math.min(this.count, this.cfg.maxExportBatchSize)));
+      if (this.ready.length === 0) {
+        if (!partial || this.open === 0) break;
+        this.takeOpen();
+      }
+      this.exportBatch(this.ready.shift()!);
     }
     if (this.count > 0 && this.timer === undefined && !this.closed) this.schedule();
   }
 
-  private take(n: number): ExportSpan[] {
-    const size = this.cfg.maxQueueSize;
-    const batch = new Array<ExportSpan>(n);
-    for (let i = 0; i < n; i++) {
-      const at = (this.head + i) % size;
-      batch[i] = this.ring[at]!;
-      this.ring[at] = undefined;
-    }
-    this.head = (this.head + n) % size;
-    this.count -= n;
-    return batch;
-  }
-
-  private exportBatch(batch: ExportSpan[]): void {
+  private exportBatch(ready: Ready<B>): void {
     this.inFlight++;
-    const ticket = { size: batch.length, settled: false };
+    const ticket = { size: ready.size, settled: false };
     this.pending.add(ticket);
     // The exporter bounds its own retries by its timeout; this guard frees the slot even if a
     // callback never comes, so one stuck request cannot stall the queue forever.
@@ -189,15 +223,16 @@ export class SpanQueue {
       this.pending.delete(ticket);
       clearTimeout(guard);
       this.inFlight--;
+      this.count -= ready.size;
       if (result.code === ExportResultCode.SUCCESS) {
-        this.s.exported += batch.length;
+        this.s.exported += ready.size;
         if (this.healthy !== true) {
           this.healthy = true;
           this.events.onExportHealth?.(true);
         }
       } else {
         this.s.exportFailures++;
-        this.s.droppedExportFailed += batch.length;
+        this.s.droppedExportFailed += ready.size;
         if (this.healthy !== false) {
           this.healthy = false;
           this.events.onExportHealth?.(false, result.error);
@@ -207,7 +242,7 @@ export class SpanQueue {
       if (!this.closed) this.pump(false);
     };
     try {
-      this.sink.export(batch, finish);
+      this.batcher.export(ready.batch, finish);
     } catch (err) {
       finish({ code: ExportResultCode.FAILED, error: err as Error });
     }

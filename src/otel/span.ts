@@ -73,6 +73,10 @@ export const SpanAttr = {
   K8sPodName: 38,
   K8sNamespaceName: 39,
   K8sPodUid: 40,
+  RpcSystem: 41,
+  RpcService: 42,
+  RpcMethod: 43,
+  RpcGrpcStatusCode: 44,
 } as const;
 export type SpanAttr = number;
 
@@ -123,6 +127,10 @@ export const SPAN_ATTRIBUTE_NAMES: readonly string[] = [
   sc.ATTR_K8S_POD_NAME,
   sc.ATTR_K8S_NAMESPACE_NAME,
   sc.ATTR_K8S_POD_UID,
+  sc.ATTR_RPC_SYSTEM,
+  sc.ATTR_RPC_SERVICE,
+  sc.ATTR_RPC_METHOD,
+  sc.ATTR_RPC_GRPC_STATUS_CODE,
 ];
 
 /**
@@ -143,6 +151,9 @@ const REPEATING: readonly SpanAttr[] = [
   SpanAttr.K8sPodName,
   SpanAttr.K8sNamespaceName,
   SpanAttr.K8sPodUid,
+  SpanAttr.RpcSystem,
+  SpanAttr.RpcService,
+  SpanAttr.RpcMethod,
 ];
 export const SPAN_ATTRIBUTE_REPEATS: readonly boolean[] = SPAN_ATTRIBUTE_NAMES.map((_, key) => REPEATING.includes(key));
 
@@ -177,6 +188,8 @@ export interface ExportSpan {
   readonly statusCode: SpanStatusCode;
   readonly statusMessage: string | undefined;
   writeAttributes(w: AttributeWriter): void;
+  /** This span will be read after its batch's turn (a kept span object): copy what it reads. */
+  retain(): void;
 }
 
 /** Lowercase hex of one of a span's ids (traceIdAt, 16 / spanIdAt, 8 / parentSpanIdAt, 8); undefined for -1. */

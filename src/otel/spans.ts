@@ -11,6 +11,7 @@ import { LuaPhase } from '../capture/records';
 import type { EnrichedExchange } from '../enrich/enriched';
 import { METHOD_SPAN_NAMES } from '../enrich/kong/route-table';
 import type { PodInfo } from '../enrich/pods';
+import { RPC_SYSTEM_VALUE_GRPC } from './semconv';
 import { LUA_PHASE_ATTR_OFFSET, SpanAttr, type AttributeWriter, type ExportSpan } from './span';
 
 /** The part of src/clock.ts spans need: relative monotonic ns -> wall-clock HrTime, exactly. */
@@ -30,15 +31,22 @@ export class ExchangeSpan implements ExportSpan {
     private readonly clock: WallClock,
   ) {}
 
-  /** The span of a sampled exchange; from here on the exchange no longer holds its batch. */
+  /** The span of a sampled exchange, valid during its batch's turn unless retained. */
   static of(exchange: EnrichedExchange, clock: WallClock): ExchangeSpan {
-    exchange.keep();
     return new ExchangeSpan(exchange, clock);
+  }
+
+  /** From here on the exchange no longer holds its batch. */
+  retain(): void {
+    this.exchange.keep();
   }
 
   /** SERVER: "{method} {http.route}", or the method alone; CLIENT: the method. "_OTHER" reads "HTTP". */
   get name(): string {
     const e = this.exchange;
+    // gRPC: "{rpc.service}/{rpc.method}", as the RPC conventions name spans
+    const rpc = grpcCall(e);
+    if (rpc !== undefined) return rpc.name;
     const route = e.route;
     return route !== undefined && e.ex.isServer ? route.spanNames[e.ex.method] : METHOD_SPAN_NAMES[e.ex.method];
   }
@@ -108,7 +116,7 @@ export class ExchangeSpan implements ExportSpan {
     const e = this.exchange;
     const ex = e.ex;
     w.str(SpanAttr.HttpRequestMethod, METHOD_NAMES[ex.method]);
-    const path = ex.path;
+    const path = e.path;
     if (path !== undefined) w.str(SpanAttr.UrlPath, path);
     w.str(SpanAttr.UrlScheme, ex.tls ? 'https' : 'http');
     const version = protocolVersion(ex.httpVersion);
@@ -156,6 +164,7 @@ export class ExchangeSpan implements ExportSpan {
     if (lua > 0) w.int(SpanAttr.KongLuaTotalNs, lua);
     if (e.errorType !== undefined) w.str(SpanAttr.ErrorType, e.errorType);
     if (e.pod !== undefined) writePod(w, e.pod);
+    writeRpc(w, e);
   }
 
   private clientAttributes(w: AttributeWriter): void {
@@ -172,7 +181,7 @@ export class ExchangeSpan implements ExportSpan {
     const upstream = e.upstream;
     if (upstream !== undefined) {
       w.str(SpanAttr.ServerAddress, upstream.address);
-      w.str(SpanAttr.UrlFull, urlFull(scheme, upstream.address, upstream.port, ex.path, e.query));
+      w.str(SpanAttr.UrlFull, urlFull(scheme, upstream.address, upstream.port, e.path, e.query));
       if (upstream.port !== undefined) w.int(SpanAttr.ServerPort, upstream.port);
     }
     const peer = ex.peerAddress;
@@ -184,7 +193,36 @@ export class ExchangeSpan implements ExportSpan {
     if (ex.attempt > 0) w.int(SpanAttr.HttpRequestResendCount, ex.attempt);
     if (e.errorType !== undefined) w.str(SpanAttr.ErrorType, e.errorType);
     if (e.pod !== undefined) writePod(w, e.pod);
+    writeRpc(w, e);
   }
+}
+
+/** A gRPC call's service and method, from its path /{package.Service}/{Method}. */
+interface GrpcCall {
+  service: string;
+  method: string;
+  /** the span name: "{service}/{method}" */
+  name: string;
+}
+
+function grpcCall(e: EnrichedExchange): GrpcCall | undefined {
+  const ex = e.ex;
+  if (!ex.isGrpc) return undefined;
+  const path = ex.path;
+  if (path === undefined) return undefined;
+  const slash = path.lastIndexOf('/');
+  if (slash <= 1 || path[0] !== '/' || slash === path.length - 1) return undefined;
+  return { service: path.slice(1, slash), method: path.slice(slash + 1), name: path.slice(1) };
+}
+
+/** rpc.* of a gRPC call; the status code comes from grpc-status (trailers, or a trailers-only answer). */
+function writeRpc(w: AttributeWriter, e: EnrichedExchange): void {
+  const rpc = grpcCall(e);
+  if (rpc === undefined) return;
+  w.str(SpanAttr.RpcSystem, RPC_SYSTEM_VALUE_GRPC);
+  w.str(SpanAttr.RpcService, rpc.service);
+  w.str(SpanAttr.RpcMethod, rpc.method);
+  if (e.ex.grpcStatus >= 0) w.int(SpanAttr.RpcGrpcStatusCode, e.ex.grpcStatus);
 }
 
 function writePod(w: AttributeWriter, pod: PodInfo): void {

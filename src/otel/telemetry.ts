@@ -11,12 +11,12 @@ import type { EnrichedSink } from '../enrich/enricher';
 import type { Logger } from '../log';
 import { loadTelemetryConfig, type OtlpTarget, type TelemetryConfig } from './config';
 import { ConsoleSpanSink } from './console-span-sink';
-import type { ActiveRequests, RequestTotals } from './http-metrics';
+import type { ActiveRequests, HttpSeriesReader, RequestTotals } from './http-metrics';
 import { Metrics, type SelfStats } from './metrics';
 import { grpcCredentials, grpcMetadata, OtlpGrpcTraceExporter } from './otlp-grpc-trace-exporter';
 import { buildResource } from './resource';
 import { SCOPE } from './scope';
-import { SpanQueue, type SpanSink } from './span-queue';
+import { objectBatches, SpanQueue, type SpanBatcher, type SpanSink } from './span-queue';
 import { ExchangeSpan, type WallClock } from './spans';
 
 type Env = Record<string, string | undefined>;
@@ -40,6 +40,8 @@ export interface Telemetry extends EnrichedSink {
   readonly tracing: boolean;
   /** the HTTP metrics' counts, for the stats line */
   totals(): RequestTotals;
+  /** the HTTP metrics' SERVER series, read in place by the live view */
+  readonly httpSeries: HttpSeriesReader;
   stats(): TelemetryStats;
   /** Exports what is pending (spans and a last metric collection) within the deadline, then closes. */
   shutdown(deadlineMs: number): Promise<void>;
@@ -61,7 +63,9 @@ export function createTelemetry(env: Env, clock: WallClock, log: Log, overrides:
   for (const w of warnings) log.warn(w);
   const resource = buildResource(env, config.serviceName, config.resourceAttributes);
 
-  const spanSink = overrides.spanExporter ?? createSpanSink(config, resource.attributes, log);
+  const spanSink: SpanBatcher | undefined = overrides.spanExporter
+    ? objectBatches(overrides.spanExporter)
+    : createSpanBatcher(config, resource.attributes, log);
   const metricExporter = overrides.metricExporter ?? createMetricExporter(config);
   if (spanSink === undefined && metricExporter === undefined) {
     log.info(
@@ -142,6 +146,7 @@ export function createTelemetry(env: Env, clock: WallClock, log: Log, overrides:
     totals() {
       return http.totals();
     },
+    httpSeries: http,
     stats() {
       const q = spanStats();
       return {
@@ -174,9 +179,9 @@ export function createTelemetry(env: Env, clock: WallClock, log: Log, overrides:
   };
 }
 
-function createSpanSink(config: TelemetryConfig, resourceAttributes: Attributes, log: Log): SpanSink | undefined {
+function createSpanBatcher(config: TelemetryConfig, resourceAttributes: Attributes, log: Log): SpanBatcher | undefined {
   if (config.tracesExporter === 'none') return undefined;
-  if (config.tracesExporter === 'console') return new ConsoleSpanSink();
+  if (config.tracesExporter === 'console') return objectBatches(new ConsoleSpanSink());
   let warned = false;
   return new OtlpGrpcTraceExporter({
     target: config.traces,

@@ -9,7 +9,7 @@ import { protocolVersion } from '../capture/exchange';
 import { ERROR_NAMES } from '../capture/exchange-layout';
 import type { EnrichedExchange } from '../enrich/enriched';
 import type { EnrichedSink } from '../enrich/enricher';
-import type { Logger } from '../log';
+import { jsonString, type Logger } from '../log';
 
 export interface RequestLogClock {
   /** RFC 3339 with nanosecond fraction, from agent-relative monotonic ns */
@@ -39,13 +39,13 @@ export class RequestLog implements EnrichedSink {
     const ua = ex.userAgent;
     const parent = ex.parentSpanId;
     const route = e.route;
-    let line = `{"timestamp":"${this.clock.toIso(ex.endNs)}","start_time":"${this.clock.toIso(ex.startNs)}","direction":"${server ? 'server' : 'client'}","pid":${ex.pid},"method":${JSON.stringify(ex.methodOriginal)},"host":${JSON.stringify(ex.host ?? '')},"path":${JSON.stringify(ex.path ?? '')}`;
-    if (query !== undefined) line += `,"query":${JSON.stringify(query)}`;
+    let line = `{"timestamp":"${this.clock.toIso(ex.endNs)}","start_time":"${this.clock.toIso(ex.startNs)}","direction":"${server ? 'server' : 'client'}","pid":${ex.pid},"method":${jsonString(ex.methodOriginal)},"host":${jsonString(ex.host ?? '')},"path":${jsonString(e.path ?? '')}`;
+    if (query !== undefined) line += `,"query":${jsonString(query)}`;
     line += `,"status_code":${ex.status},"response_time_ns":${ex.endNs - ex.startNs},"error_code":"${ERROR_NAMES[ex.error]}"`;
     if (peer !== undefined) line += `,"peer":"${formatEndpoint(peer, ex.peerPort)}"`;
     if (local !== undefined) line += `,"local":"${formatEndpoint(local, ex.localPort)}"`;
     line += `,"protocol":"HTTP/${protocolVersion(ex.httpVersion) ?? '?'}","request_size":${ex.requestHeadSize + ex.requestBodySize},"response_size":${ex.responseHeadSize + ex.responseBodySize}`;
-    if (ua !== undefined) line += `,"user_agent":${JSON.stringify(ua)}`;
+    if (ua !== undefined) line += `,"user_agent":${jsonString(ua)}`;
     line += `,"conn_id":${ex.connId},"conn_request":${ex.connRequest},"trace_id":"${ex.traceId}","span_id":"${ex.spanId}"`;
     if (parent !== undefined) line += `,"parent_span_id":"${parent}"`;
     if (route !== undefined) {
@@ -75,7 +75,7 @@ export class RequestLog implements EnrichedSink {
       pid: ex.pid,
       method: ex.methodOriginal,
       host: ex.host ?? '',
-      path: ex.path ?? '',
+      path: e.path ?? '',
       query: e.query,
       status_code: ex.status,
       response_time_ns: ex.endNs - ex.startNs,

@@ -32,7 +32,10 @@ test('route resolved once per SERVER exchange, never for a CLIENT; pod per pid f
 
 test('query redacted by the one redactor, once, and only when asked for', () => {
   let calls = 0;
-  const redactor = (q: string) => (calls++, q.replace(/token=[^&]*/, 'token=REDACTED'));
+  const redactor = {
+    query: (q: string) => (calls++, q.replace(/token=[^&]*/, 'token=REDACTED')),
+    path: (p: string) => p,
+  };
   const [withQuery, without] = enrich([serverSpec(), serverSpec({ query: undefined })], { redactor });
   assert.equal(calls, 0, 'nothing redacted until an output asks');
   assert.equal(withQuery.query, 'limit=5&token=REDACTED');

@@ -27,7 +27,6 @@ import { Logger } from '../../src/log';
 import { RequestLog } from '../../src/output/request-log';
 import { HttpMetrics } from '../../src/otel/http-metrics';
 import { OtlpTraceEncoder } from '../../src/otel/otlp-trace-encoder';
-import type { ExportSpan } from '../../src/otel/span';
 import { ExchangeSpan } from '../../src/otel/spans';
 import { FRAME_BASE_NS, clientSpec, exchangeFrame, serverSpec } from './helpers/frames';
 
@@ -94,7 +93,7 @@ function routes(): RouteTable {
 
 /** The outputs under measurement: metrics always, spans and their encoding or the log when asked. */
 class Outputs implements EnrichedSink {
-  readonly spans: ExportSpan[] = [];
+  private spans = 0;
   encodedBytes = 0;
   constructor(
     private readonly metrics: HttpMetrics,
@@ -105,15 +104,16 @@ class Outputs implements EnrichedSink {
     this.metrics.record(e);
     this.log?.exchange(e);
     if (this.encoder === undefined || !e.sampled) return;
-    this.spans.push(ExchangeSpan.of(e, clock));
-    if (this.spans.length >= EXPORT_BATCH) this.flush();
+    // as the span queue does: encoded on arrival into the request being built
+    this.encoder.add(ExchangeSpan.of(e, clock));
+    if (++this.spans >= EXPORT_BATCH) this.flush();
   }
   flush(): void {
-    if (this.encoder === undefined || this.spans.length === 0) return;
-    const request = this.encoder.encode(this.spans);
+    if (this.encoder === undefined || this.spans === 0) return;
+    const request = this.encoder.finish();
     this.encodedBytes += request.length;
     this.encoder.release(request); // as the exporter does once the request has been sent
-    this.spans.length = 0;
+    this.spans = 0;
   }
 }
 

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { SpanQueue, type SpanSink } from '../../src/otel/span-queue';
+import { objectBatches, SpanQueue, type SpanSink } from '../../src/otel/span-queue';
 import type { ExportSpan } from '../../src/otel/span';
 
-const span = (i: number) => ({ name: `s${i}` }) as unknown as ExportSpan;
+const span = (i: number) => ({ name: `s${i}`, retain() {} }) as unknown as ExportSpan;
 const cfg = {
   maxQueueSize: 100,
   maxExportBatchSize: 10,
@@ -25,7 +25,7 @@ function manualSink() {
 
 test('full batches go out at once, at most maxConcurrentExports in flight', () => {
   const { sink, pending } = manualSink();
-  const q = new SpanQueue(sink, cfg);
+  const q = new SpanQueue(objectBatches(sink), cfg);
   for (let i = 0; i < 35; i++) q.push(span(i));
   assert.equal(pending.length, 2, 'two exports in flight, the cap');
   assert.deepEqual(
@@ -33,16 +33,17 @@ test('full batches go out at once, at most maxConcurrentExports in flight', () =
     [10, 10],
     'full batches',
   );
-  assert.equal(q.stats().queued, 15, 'the rest waits');
+  assert.equal(q.stats().queued, 35, 'all held: 20 in flight, the rest waits');
+  assert.equal(q.stats().exportsInFlight, 2);
   pending.shift()!.done({ code: ExportResultCode.SUCCESS });
   assert.equal(pending.length, 2, 'a freed slot takes the next full batch');
   assert.equal(q.stats().exported, 10);
-  assert.equal(q.stats().queued, 5);
+  assert.equal(q.stats().queued, 25, 'the exported batch left the queue');
 });
 
 test('a partial batch leaves after the scheduled delay', async () => {
   const { sink, pending } = manualSink();
-  const q = new SpanQueue(sink, cfg);
+  const q = new SpanQueue(objectBatches(sink), cfg);
   q.push(span(1));
   q.push(span(2));
   assert.equal(pending.length, 0, 'not yet');
@@ -51,23 +52,23 @@ test('a partial batch leaves after the scheduled delay', async () => {
   assert.equal(pending[0].batch.length, 2);
 });
 
-test('when export falls behind, the ring stays bounded and drops are counted', () => {
+test('when export falls behind, the queue stays bounded (in-flight batches included) and drops are counted', () => {
   const { sink, pending } = manualSink();
-  const q = new SpanQueue(sink, cfg);
+  const q = new SpanQueue(objectBatches(sink), cfg);
   let accepted = 0;
   for (let i = 0; i < 10_000; i++) if (q.push(span(i))) accepted++;
   const s = q.stats();
   assert.equal(pending.length, 2, 'never more than the cap in flight');
-  assert.equal(s.queued, 100, 'ring holds exactly maxQueueSize');
-  assert.equal(accepted, 120, 'queue plus two batches in flight');
-  assert.equal(s.droppedQueueFull, 10_000 - 120, 'every other span counted as dropped');
+  assert.equal(s.queued, 100, 'the queue holds exactly maxQueueSize, batches in flight included');
+  assert.equal(accepted, 100, 'no more than that is ever accepted');
+  assert.equal(s.droppedQueueFull, 10_000 - 100, 'every other span counted as dropped');
   assert.equal(s.dropped, s.droppedQueueFull);
 });
 
 test('failed exports count their spans as dropped and report health once per change', () => {
   const { sink, pending } = manualSink();
   const health: boolean[] = [];
-  const q = new SpanQueue(sink, cfg, { onExportHealth: (h) => health.push(h) });
+  const q = new SpanQueue(objectBatches(sink), cfg, { onExportHealth: (h) => health.push(h) });
   for (let i = 0; i < 40; i++) q.push(span(i));
   pending.shift()!.done({ code: ExportResultCode.FAILED, error: new Error('UNAVAILABLE') });
   pending.shift()!.done({ code: ExportResultCode.FAILED, error: new Error('UNAVAILABLE') });
@@ -82,13 +83,13 @@ test('failed exports count their spans as dropped and report health once per cha
 test('an exporter that throws does not break the queue', () => {
   let calls = 0;
   const q = new SpanQueue(
-    {
+    objectBatches({
       export: () => {
         calls++;
         throw new Error('boom');
       },
       shutdown: async () => undefined,
-    },
+    }),
     cfg,
   );
   for (let i = 0; i < 30; i++) q.push(span(i));
@@ -107,13 +108,13 @@ test('flush sends everything; shutdown gives up at the deadline and counts the r
       }),
     shutdown: async () => undefined,
   };
-  const q = new SpanQueue(fast, cfg);
+  const q = new SpanQueue(objectBatches(fast), cfg);
   for (let i = 0; i < 55; i++) q.push(span(i));
   assert.equal(await q.flush(1000), true, 'flushed');
   assert.equal(done.length, 55);
 
   const { sink } = manualSink();
-  const stuck = new SpanQueue(sink, cfg);
+  const stuck = new SpanQueue(objectBatches(sink), cfg);
   for (let i = 0; i < 50; i++) stuck.push(span(i));
   const t0 = Date.now();
   await stuck.shutdown(100);

@@ -16,7 +16,7 @@ import { FRAME_BASE_NS, clientSpec, frameBatch, serverSpec, type ExchangeFrameSp
 import { enrich, fakeClock } from './helpers/pipeline';
 
 const F = ExchangeFlag;
-const redactor = (q: string) => q.replace(/token=[^&]*/, 'token=REDACTED');
+const redactor = { query: (q: string) => q.replace(/token=[^&]*/, 'token=REDACTED'), path: (p: string) => p };
 
 function spans(frames: ExchangeFrameSpec[], routes?: RouteTable): ExchangeSpan[] {
   return enrich(frames, { redactor, routes }).map((e) => ExchangeSpan.of(e, fakeClock));
@@ -213,7 +213,7 @@ test('a node-wide agent puts the pod on SERVER and CLIENT spans', () => {
   }
 });
 
-test("a span holds its own copy of the frame: ids survive the batch's reuse, and no batch is kept", () => {
+test("a retained span holds its own copy of the frame: ids survive the batch's reuse, and no batch is kept", () => {
   const batch = frameBatch([serverSpec({ traceId: 'ab'.repeat(16), spanId: 'cd'.repeat(8) }), serverSpec()]);
   const kept: EnrichedExchange[] = [];
   const enricher = new Enricher(
@@ -223,6 +223,7 @@ test("a span holds its own copy of the frame: ids survive the batch's reuse, and
   decodeBatch(batch, FRAME_BASE_NS, { exchange: (ex) => enricher.push(ex), proc: () => undefined });
   enricher.endBatch();
   const span = ExchangeSpan.of(kept[0], fakeClock);
+  span.retain();
   batch.fill(0);
   assert.notEqual(span.ids, batch, 'not a view into the batch');
   assert.deepEqual(hex(span).traceId, 'ab'.repeat(16), 'trace id bytes copied');

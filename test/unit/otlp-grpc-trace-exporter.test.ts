@@ -10,7 +10,8 @@ import { startOtlpReceiver } from '../fixture/otlp-receiver';
 import { clientSpec, serverSpec } from './helpers/frames';
 import { enrich, fakeClock } from './helpers/pipeline';
 
-const PORT = 19401;
+/** Not a benchmark or e2e port: those run beside unit tests in development. */
+const PORT = 19431;
 
 /** A SERVER span and its CLIENT span, made from frames as the agent makes them. */
 function records(): ExportSpan[] {
@@ -32,7 +33,8 @@ function exporter(env: Record<string, string> = {}, connections = 2): OtlpGrpcTr
 const send = (e: OtlpGrpcTraceExporter, spans: ExportSpan[]) =>
   new Promise<ExportResult>((resolve) => {
     const keepAlive = setTimeout(() => undefined, 10_000);
-    e.export(spans, (r) => {
+    for (const span of spans) e.add(span);
+    e.export(e.take(), (r) => {
       clearTimeout(keepAlive);
       resolve(r);
     });

@@ -41,7 +41,7 @@ routes.load(
   [{ id: 'r1', name: 'orders', paths: ['~/orders/\\d+$'], service: { id: 's1' } }],
   [{ id: 's1', name: 'shop' }],
 );
-const redactor = (q: string) => q.replace(/token=[^&]*/, 'token=REDACTED');
+const redactor = { query: (q: string) => q.replace(/token=[^&]*/, 'token=REDACTED'), path: (p: string) => p };
 
 const hex = (b: Buffer | undefined): string => (b === undefined ? '' : Buffer.from(b).toString('hex'));
 const unixNs = (t: [number, number]): string => (BigInt(t[0]) * 1_000_000_000n + BigInt(t[1])).toString();

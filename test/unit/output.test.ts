@@ -235,3 +235,23 @@ test('stats line: the same fields as before, plus the assembler counters worth a
   assert.equal(before.in_flight, 0, 'no capture yet: zeros');
   assert.equal(before.events, 0);
 });
+
+test('client-sent control bytes never reach a terminal raw, in text or JSON lines', () => {
+  const evil = '/x/esc\u001b[2J\u001b[31mRED\u009b1m\u007f';
+  const lines: string[] = [];
+  const text = new Logger({ level: 'info', json: false, write: (c) => lines.push(c), now: () => 'T' });
+  const [e] = enrich([serverSpec({ path: evil, userAgent: 'ua\u001b]0;title\u0007' })]);
+  new RequestLog(text, fakeClock).exchange(e);
+  text.flush();
+  const json = new Logger({ level: 'info', json: true, write: (c) => lines.push(c), now: () => 'T' });
+  new RequestLog(json, fakeClock).exchange(e);
+  json.log('info', 'plain', { path: evil });
+  json.flush();
+  const all = lines.join('').split('\n').filter(Boolean);
+  // eslint-disable-next-line no-control-regex -- finding them is the point
+  const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+  for (const line of all) assert.doesNotMatch(line, raw, `no raw control byte in ${JSON.stringify(line)}`);
+  assert.match(all[0], /path="\/x\/esc\\u001b\[2J/, 'text mode shows the escape, escaped');
+  assert.equal(JSON.parse(all[1]).path, evil, 'JSON mode round-trips the exact path');
+  assert.equal(JSON.parse(all[2]).path, evil, 'and so does any other JSON line');
+});

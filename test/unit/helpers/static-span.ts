@@ -57,6 +57,9 @@ export class StaticSpan implements ExportSpan {
     this.attributes = s.attributes ?? {};
   }
 
+  /** Its own bytes already: nothing to copy. */
+  retain(): void {}
+
   startTime(out: HrTime): HrTime {
     out[0] = this.start[0];
     out[1] = this.start[1];
