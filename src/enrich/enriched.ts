@@ -133,7 +133,7 @@ export class EnrichedExchange {
       this._serverPort = this.upstream?.port;
       return;
     }
-    const parsed = parseHostHeader(ex.host);
+    const parsed = hostOf(ex.host);
     if (parsed !== undefined) {
       this._serverAddress = parsed.address;
       this._serverPort = parsed.port ?? (ex.tls ? 443 : 80);
@@ -144,8 +144,25 @@ export class EnrichedExchange {
   }
 }
 
+type ParsedHost = { address: string; port?: number };
+
+/** Parsed Host values: clients send a handful of them, so most exchanges parse nothing. */
+const hosts = new Map<string, ParsedHost | null>();
+const HOSTS_KEPT = 1024;
+
+function hostOf(host: string | undefined): ParsedHost | undefined {
+  if (host === undefined) return undefined;
+  let parsed = hosts.get(host);
+  if (parsed === undefined) {
+    if (hosts.size >= HOSTS_KEPT) hosts.clear();
+    parsed = parseHostHeader(host) ?? null;
+    hosts.set(host, parsed);
+  }
+  return parsed ?? undefined;
+}
+
 /** "example.com:8000" / "[::1]:8000" / "example.com" -> address (lowercase) and port; bad input -> undefined. */
-export function parseHostHeader(host: string | undefined): { address: string; port?: number } | undefined {
+export function parseHostHeader(host: string | undefined): ParsedHost | undefined {
   if (host === undefined || host === '') return undefined;
   let address = host;
   let portText: string | undefined;

@@ -322,6 +322,49 @@ export class OtlpTraceEncoder implements AttributeWriter {
     this.endLen(kvStart, kvReserve);
   }
 
+  /**
+   * AttributeWriter: a known key with a string given as latin1 bytes (a frame's path or user
+   * agent), copied as they are when ASCII, each byte >= 0x80 as its two-byte UTF-8 form.
+   */
+  latin1(key: SpanAttr, src: Uint8Array, at: number, length: number): void {
+    const k = this.knownKeys[key];
+    if (k === undefined) return;
+    const end = at + length;
+    let high = 0;
+    for (let i = at; i < end; i++) if (src[i] >= 0x80) high++;
+    const strLen = length + high;
+    const keyLen = k.length;
+    const anyLen = 1 + varintSize(strLen) + strLen;
+    const kvLen = keyLen + 1 + varintSize(anyLen) + anyLen;
+    this.ensure(kvLen + 8);
+    const buf = this.buf;
+    let pos = this.pos;
+    buf[pos++] = T_SPAN_ATTRIBUTE;
+    putVarint(buf, pos, kvLen);
+    pos += varintSize(kvLen);
+    for (let i = 0; i < keyLen; i++) buf[pos++] = k[i];
+    buf[pos++] = T_KV_VALUE;
+    putVarint(buf, pos, anyLen);
+    pos += varintSize(anyLen);
+    buf[pos++] = T_ANY_STRING;
+    putVarint(buf, pos, strLen);
+    pos += varintSize(strLen);
+    if (high === 0) {
+      for (let i = at; i < end; i++) buf[pos++] = src[i];
+    } else {
+      for (let i = at; i < end; i++) {
+        const c = src[i];
+        if (c < 0x80) {
+          buf[pos++] = c;
+        } else {
+          buf[pos++] = 0xc0 | (c >> 6);
+          buf[pos++] = 0x80 | (c & 0x3f);
+        }
+      }
+    }
+    this.pos = pos;
+  }
+
   /** AttributeWriter: a known key with an integer value. */
   int(key: SpanAttr, value: number): void {
     const k = this.knownKeys[key];

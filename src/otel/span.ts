@@ -160,6 +160,8 @@ export const SPAN_ATTRIBUTE_REPEATS: readonly boolean[] = SPAN_ATTRIBUTE_NAMES.m
 /** Receives a span's attributes in wire order. */
 export interface AttributeWriter {
   str(key: SpanAttr, value: string): void;
+  /** A string given as latin1 bytes (a frame's string field): written without making a JS string. */
+  latin1(key: SpanAttr, bytes: Uint8Array, at: number, length: number): void;
   int(key: SpanAttr, value: number): void;
   /** Any key, any value: for spans that are not built from exchanges. */
   any(key: string, value: AttributeValue): void;
@@ -202,6 +204,9 @@ class AttributeCollector implements AttributeWriter {
   readonly out: Attributes = {};
   str(key: SpanAttr, value: string): void {
     this.out[SPAN_ATTRIBUTE_NAMES[key]] = value;
+  }
+  latin1(key: SpanAttr, bytes: Uint8Array, at: number, length: number): void {
+    this.out[SPAN_ATTRIBUTE_NAMES[key]] = Buffer.from(bytes.buffer, bytes.byteOffset + at, length).toString('latin1');
   }
   int(key: SpanAttr, value: number): void {
     this.out[SPAN_ATTRIBUTE_NAMES[key]] = value;

@@ -5,7 +5,14 @@
  * attributes straight from the exchange's fields. No SDK Span objects, no attribute objects.
  */
 import { SpanKind, SpanStatusCode, type HrTime } from '@opentelemetry/api';
-import { PARENT_SPAN_ID_OFFSET, SPAN_ID_OFFSET, TRACE_ID_OFFSET, protocolVersion } from '../capture/exchange';
+import {
+  PARENT_SPAN_ID_OFFSET,
+  SPAN_ID_OFFSET,
+  STRING_FIELDS,
+  TRACE_ID_OFFSET,
+  protocolVersion,
+  type Exchange,
+} from '../capture/exchange';
 import { ERROR_NAMES, ExchangeFlag, Method, METHOD_NAMES } from '../capture/exchange-layout';
 import { LuaPhase } from '../capture/records';
 import type { EnrichedExchange } from '../enrich/enriched';
@@ -20,6 +27,9 @@ export interface WallClock {
 }
 
 const F_PARENT_SPAN = ExchangeFlag.ParentSpan;
+const S_PATH = STRING_FIELDS.path;
+const S_USER_AGENT = STRING_FIELDS.userAgent;
+const SEMICOLON = 0x3b;
 const F_CALLER_CONTEXT = ExchangeFlag.CallerContext;
 const M_OTHER = Method.Other;
 const LUA_FIRST = LuaPhase.Rewrite;
@@ -116,8 +126,7 @@ export class ExchangeSpan implements ExportSpan {
     const e = this.exchange;
     const ex = e.ex;
     w.str(SpanAttr.HttpRequestMethod, METHOD_NAMES[ex.method]);
-    const path = e.path;
-    if (path !== undefined) w.str(SpanAttr.UrlPath, path);
+    writePath(w, e);
     w.str(SpanAttr.UrlScheme, ex.tls ? 'https' : 'http');
     const version = protocolVersion(ex.httpVersion);
     if (version !== undefined) w.str(SpanAttr.NetworkProtocolVersion, version);
@@ -136,8 +145,7 @@ export class ExchangeSpan implements ExportSpan {
       w.str(SpanAttr.ClientAddress, peer);
       w.int(SpanAttr.ClientPort, ex.peerPort);
     }
-    const ua = ex.userAgent;
-    if (ua !== undefined) w.str(SpanAttr.UserAgentOriginal, ua);
+    writeBytes(w, SpanAttr.UserAgentOriginal, ex, S_USER_AGENT);
     if (ex.status > 0) w.int(SpanAttr.HttpResponseStatusCode, ex.status);
     const route = e.route;
     if (route !== undefined) {
@@ -195,6 +203,28 @@ export class ExchangeSpan implements ExportSpan {
     if (e.pod !== undefined) writePod(w, e.pod);
     writeRpc(w, e);
   }
+}
+
+/** A frame string written from its bytes, when present. */
+function writeBytes(w: AttributeWriter, key: SpanAttr, ex: Exchange, field: number): void {
+  const length = ex.stringLength(field);
+  if (length >= 0) w.latin1(key, ex.frame, ex.stringStart(field), length);
+}
+
+/** url.path: from the frame's bytes, unless it has path parameters the redactor may hide. */
+function writePath(w: AttributeWriter, e: EnrichedExchange): void {
+  const ex = e.ex;
+  const length = ex.stringLength(S_PATH);
+  if (length < 0) return;
+  const at = ex.stringStart(S_PATH);
+  const bytes = ex.frame;
+  for (let i = at, end = at + length; i < end; i++) {
+    if (bytes[i] === SEMICOLON) {
+      w.str(SpanAttr.UrlPath, e.path!);
+      return;
+    }
+  }
+  w.latin1(SpanAttr.UrlPath, bytes, at, length);
 }
 
 /** A gRPC call's service and method, from its path /{package.Service}/{Method}. */
