@@ -11,7 +11,7 @@ import type { Arm } from './arms';
 import { startArmProcess, type ArmProcess, type LogLine } from './arm-process';
 import type { CpuLimit } from './cgroup';
 import { hookDelta, programsOf, type HookDelta, type ProgStat } from './bpf-stats';
-import { runWrk, type WrkResult } from './load';
+import { runH2load, runWrk, type WrkResult } from './load';
 import { cpuBusy, cpuJiffies, onCpuNs, processCpu, RssSampler } from './proc-stats';
 import type { ReceiverProcess } from './receiver-process';
 
@@ -22,6 +22,8 @@ export interface AbOptions {
   /** saturation connections (wrk -c) */
   connections: number;
   proxyPort: number;
+  /** the gateway's h2c listener, for HTTP/2 arms */
+  h2cPort: number;
   upstreamPort: number;
   gatewayCpu: number;
   loadCpu: string;
@@ -105,7 +107,25 @@ export async function runArm(
   extraEnv: Record<string, string> = {},
 ): Promise<ArmRun> {
   const result: ArmRun = { arm: arm.name, round, position };
-  const url = `http://127.0.0.1:${o.proxyPort}/api/bench`;
+  const url = arm.h2 ? `http://127.0.0.1:${o.h2cPort}/api/bench` : `http://127.0.0.1:${o.proxyPort}/api/bench`;
+  // HTTP/2 arms: h2load, 10 streams per connection, a quarter of the connections; paced with --rps
+  const load = (seconds: number, paced: boolean): Promise<WrkResult> =>
+    arm.h2
+      ? runH2load({
+          url,
+          seconds,
+          connections: paced ? o.pacedConnections : Math.max(1, o.connections >> 2),
+          streams: paced ? 1 : 10,
+          cpu: o.loadCpu,
+          rps: paced ? Math.max(1, Math.round(o.rate / o.pacedConnections)) : undefined,
+        })
+      : runWrk({
+          url,
+          seconds,
+          connections: paced ? o.pacedConnections : o.connections,
+          cpu: o.loadCpu,
+          delayMs: paced ? o.pacedDelayMs : undefined,
+        });
   let gateway: Gateway | undefined;
   let sidecar: ArmProcess | undefined;
   let rss: RssSampler | undefined;
@@ -113,6 +133,7 @@ export async function runArm(
     const dir = fs.mkdtempSync(path.join(o.workDir, 'gw-'));
     gateway = await startGateway({
       proxyPort: o.proxyPort,
+      h2cPort: arm.h2 ? o.h2cPort : undefined,
       upstreamPort: o.upstreamPort,
       workers: 1,
       workerCpu: o.gatewayCpu,
@@ -141,7 +162,7 @@ export async function runArm(
     const logBefore = countLines(gateway.accessLogPath);
 
     rss?.mark('warmup');
-    await runWrk({ url, seconds: o.warmupSeconds, connections: o.connections, cpu: o.loadCpu });
+    await load(o.warmupSeconds, false);
 
     // Saturation.
     rss?.mark('saturation');
@@ -149,7 +170,7 @@ export async function runArm(
     const jiffiesBefore = cpuJiffies();
     const workerBefore = onCpuNs(worker);
     const agentBefore = sidecar ? processCpu(sidecar.pid) : undefined;
-    const sat = await runWrk({ url, seconds: o.seconds, connections: o.connections, cpu: o.loadCpu });
+    const sat = await load(o.seconds, false);
     const workerAfter = onCpuNs(worker);
     const agentAfter = sidecar ? processCpu(sidecar.pid) : undefined;
     const busy = cpuBusy(jiffiesBefore, cpuJiffies());
@@ -168,13 +189,7 @@ export async function runArm(
     rss?.mark('fixed-rate');
     const agentMid = sidecar ? agentCpuNs(sidecar.pid) : NaN;
     const workerMid = onCpuNs(worker);
-    const lat = await runWrk({
-      url,
-      seconds: o.seconds,
-      connections: o.pacedConnections,
-      cpu: o.loadCpu,
-      delayMs: o.pacedDelayMs,
-    });
+    const lat = await load(o.seconds, true);
     const agentEnd = sidecar ? agentCpuNs(sidecar.pid) : NaN;
     const workerEnd = onCpuNs(worker);
     result.latency = lat;

@@ -2,7 +2,8 @@
  * The arms compared in every round. "off" runs no sidecar; "noop" runs the control process;
  * every other arm runs the real agent with the environment below (src/config.ts and
  * src/otel/config.ts read it). Metrics go to the loopback receiver in every agent arm, spans
- * only where the arm says so.
+ * only where the arm says so. HTTP/2 arms send the load to the gateway's h2c listener with h2load
+ * and pair with "h2-off" instead of "off".
  */
 
 export type ArmKind = 'off' | 'noop' | 'agent';
@@ -16,6 +17,10 @@ export interface Arm {
   spans: boolean;
   /** run the agent in a cgroup limited to this many CPUs (the sidecar's limit) */
   cpuLimit?: number;
+  /** the load goes to the gateway's h2c listener: h2load, HTTP/2 with prior knowledge */
+  h2?: boolean;
+  /** the arm whose run of the same round "added" figures are paired with (default "off") */
+  baseline?: string;
 }
 
 /** The sidecar manifests' CPU limit (200m). */
@@ -70,6 +75,24 @@ export function arms(endpoint: string): Arm[] {
       description: 'default + Lua phase uprobes, metrics only',
       env: { ...metricsOnly, CAPTURE_MODE: 'syscalls', LUA_UPROBES: 'true' },
       spans: false,
+    },
+    {
+      name: 'h2-off',
+      kind: 'off',
+      description: 'no sidecar, the load over HTTP/2 (h2load on the h2c listener, 10 streams per connection)',
+      env: {},
+      spans: false,
+      h2: true,
+    },
+    {
+      name: 'h2',
+      kind: 'agent',
+      description:
+        'default, the load over HTTP/2 (h2c): frames, HPACK and streams in the native assembler, metrics only',
+      env: { ...metricsOnly, CAPTURE_MODE: 'syscalls' },
+      spans: false,
+      h2: true,
+      baseline: 'h2-off',
     },
     {
       name: 'default@200m',

@@ -74,6 +74,60 @@ export function parseWrk(stdout: string): WrkResult {
   };
 }
 
+export interface H2loadOptions {
+  url: string;
+  seconds: number;
+  /** HTTP/2 connections (h2load -c) */
+  connections: number;
+  /** streams in flight per connection (h2load -m) */
+  streams: number;
+  /** a taskset CPU list, e.g. "1" */
+  cpu: string;
+  /** paced mode: requests per second per connection (h2load --rps) */
+  rps?: number;
+}
+
+/**
+ * h2load for HTTP/2 arms (h2c with prior knowledge), for a duration. It reports no latency
+ * percentiles: only the mean is filled in, the rest are NaN (left out of the reports).
+ */
+export async function runH2load(o: H2loadOptions): Promise<WrkResult> {
+  const args = ['-c', o.cpu, 'h2load', `-c${o.connections}`, `-m${o.streams}`, `-D${o.seconds}`];
+  if (o.rps !== undefined) args.push(`--rps=${o.rps}`);
+  args.push(o.url);
+  const { stdout } = await run('taskset', args, { maxBuffer: 16 * 1024 * 1024, timeout: (o.seconds + 30) * 1000 });
+  return parseH2load(stdout);
+}
+
+const H2LOAD_UNITS: Record<string, number> = { us: 1, ms: 1e3, s: 1e6 };
+
+/** h2load's summary: "finished in", "requests:", "status codes:", "time for request:". */
+export function parseH2load(stdout: string): WrkResult {
+  const finished = /finished in ([\d.]+)s, ([\d.]+) req\/s/.exec(stdout);
+  const requests =
+    /requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(
+      stdout,
+    );
+  const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(stdout);
+  const time = /time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)/.exec(stdout);
+  if (!finished || !requests || !codes) throw new Error(`h2load printed no summary:\n${stdout}`);
+  const us = (v: string, unit: string): number => Number(v) * H2LOAD_UNITS[unit];
+  const done = Number(requests[2]);
+  const seconds = Number(finished[1]);
+  return {
+    requests: done,
+    seconds,
+    rps: done / seconds,
+    errors: Number(requests[5]) + Number(requests[6]) + Number(codes[3]) + Number(codes[4]),
+    latencyMeanUs: time ? us(time[5], time[6]) : NaN,
+    latencyP50Us: NaN,
+    latencyP90Us: NaN,
+    latencyP99Us: NaN,
+    latencyP999Us: NaN,
+    latencyMaxUs: time ? us(time[3], time[4]) : NaN,
+  };
+}
+
 /**
  * Connections for a paced run near `rate` req/s: each connection sends one request per
  * (delayMs + latency), and wrk's delay is whole milliseconds.

@@ -3,9 +3,11 @@
  *   BENCH_ROUNDS (10), BENCH_SECONDS (4: each of saturation and fixed rate), BENCH_WARMUP_SECONDS (1),
  *   BENCH_CONNECTIONS (32), BENCH_RATE (req/s of the fixed-rate phase; default half of saturation),
  *   BENCH_ARMS (comma list, default all), BENCH_AGENT_CPU (1; "all" = not pinned),
- *   BENCH_PIPELINE_SECONDS (5), BENCH_AGENT_CMD (the agent command; default the compiled agent).
- *   --quick: 2 rounds of 2 s, a short pipeline run; results go to bench/out only.
- *   --skip-pipeline, --skip-rounds, --skip-loss: leave a part out.
+ *   BENCH_PIPELINE_SECONDS (5), BENCH_AGENT_CMD (the agent command; default the compiled agent),
+ *   BENCH_TAX_ROUNDS (5), BENCH_RATE_SECONDS (10: each fixed-rate phase run),
+ *   BENCH_SWEEP_RATES (req/s the CPU-limited agent with spans is tried at, ascending).
+ *   --quick: 2 rounds of 2 s, short other phases; results go to bench/out only.
+ *   --skip-pipeline, --skip-rounds, --skip-loss, --skip-tax, --skip-rates: leave a part out.
  */
 
 export interface BenchOptions {
@@ -23,6 +25,11 @@ export interface BenchOptions {
   doRounds: boolean;
   doPipeline: boolean;
   doLoss: boolean;
+  doTax: boolean;
+  doRates: boolean;
+  taxRounds: number;
+  rateSeconds: number;
+  sweepRates: number[];
 }
 
 function num(env: Record<string, string | undefined>, name: string, fallback: number): number {
@@ -34,7 +41,7 @@ function num(env: Record<string, string | undefined>, name: string, fallback: nu
 }
 
 export function parseOptions(argv: string[], env: Record<string, string | undefined> = process.env): BenchOptions {
-  const known = ['--quick', '--skip-pipeline', '--skip-rounds', '--skip-loss'];
+  const known = ['--quick', '--skip-pipeline', '--skip-rounds', '--skip-loss', '--skip-tax', '--skip-rates'];
   const unknown = argv.filter((a) => !known.includes(a));
   if (unknown.length > 0) throw new Error(`unknown argument ${unknown[0]} (known: ${known.join(' ')})`);
   const quick = argv.includes('--quick');
@@ -53,5 +60,12 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     doRounds: !argv.includes('--skip-rounds'),
     doPipeline: !argv.includes('--skip-pipeline'),
     doLoss: !argv.includes('--skip-loss'),
+    doTax: !argv.includes('--skip-tax'),
+    doRates: !argv.includes('--skip-rates'),
+    taxRounds: Math.round(num(env, 'BENCH_TAX_ROUNDS', quick ? 1 : 5)),
+    rateSeconds: num(env, 'BENCH_RATE_SECONDS', quick ? 4 : 10),
+    sweepRates: (env.BENCH_SWEEP_RATES ?? (quick ? '2000,8000' : '1000,2000,4000,6000,8000,12000,16000'))
+      .split(',')
+      .map((x) => Number(x.trim())),
   };
 }

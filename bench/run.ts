@@ -3,8 +3,10 @@
  *   CPU 0: the gateway's one worker.  CPU 1: upstream (bench/upstream.ts), wrk, OTLP receiver, this
  *   process, and the agent (BENCH_AGENT_CPU; pinned there so the throughput change measures what
  *   the agent costs inside the worker, and its own CPU is reported apart).
- * Steps: build the agent -> calibrate the saturation rate -> interleaved rounds of every arm ->
- * forced loss with a 4 KiB ring -> pipeline microbenchmark -> bench/out/<time>.json and
+ * Steps: build the agent -> calibrate the saturation rate -> interleaved rounds of every arm (one
+ * of them in the sidecar's 0.2-CPU cgroup) -> forced loss with a 4 KiB ring -> fixed rates: a
+ * steady 2,000 req/s with every span, and the CPU-limited agent with spans at stepping rates ->
+ * the node-wide tax on other processes -> pipeline microbenchmark -> bench/out/<time>.json and
  * bench/RESULTS.md. Options: see bench/options.ts.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -12,11 +14,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startGateway } from '../test/fixture/gateway';
 import { runArm, runRounds, type AbOptions, type ArmRun } from './ab';
-import { arms } from './arms';
+import { arms, SIDECAR_CPU_LIMIT } from './arms';
+import { createCpuLimit, type CpuLimit } from './cgroup';
 import { enableBpfStats } from './bpf-stats';
 import { pacing, runWrk } from './load';
 import { parseOptions, type BenchOptions } from './options';
+import { describe as describeRate, runAtRate, sweep, type RateRun } from './rates';
 import { startReceiverProcess, type ReceiverProcess } from './receiver-process';
+import { measureTax, type TaxResult } from './tax';
 import { startBenchUpstream, type BenchUpstream } from './upstream';
 import { machineInfo, writeReports, type BenchResult, type PipelineResult } from './report';
 
@@ -24,6 +29,7 @@ const ROOT = path.resolve(__dirname, '..');
 const OUT = path.join(ROOT, 'bench', 'out');
 const PROXY_PORT = 19400;
 const UPSTREAM_PORT = 19401;
+const H2C_PORT = 19403;
 const GATEWAY_CPU = 0;
 const LOAD_CPU = '1';
 
@@ -143,8 +149,10 @@ async function main(): Promise<void> {
   const restoreStats = enableBpfStats();
   let upstream: BenchUpstream | undefined;
   let receiver: ReceiverProcess | undefined;
+  let limit: CpuLimit | undefined;
   const cleanup = async (): Promise<void> => {
     restoreStats();
+    limit?.remove();
     await receiver?.stop().catch(() => undefined);
     await upstream?.stop().catch(() => undefined);
     fs.rmSync(workDir, { recursive: true, force: true });
@@ -155,11 +163,16 @@ async function main(): Promise<void> {
     log(`options: ${JSON.stringify({ ...o, agentCommand: undefined })}`);
     const commands = buildCommands(o);
     log(`agent: ${commands.agent.join(' ')} (${commands.how}); pinned to CPU ${o.agentCpu}`);
+    limit = createCpuLimit('kong-watcher-bench', SIDECAR_CPU_LIMIT);
+    log(`sidecar CPU limit: ${limit.cpus} CPU via cgroup v${limit.version} at ${limit.path}`);
     upstream = await startBenchUpstream(UPSTREAM_PORT, workDir);
     receiver = await startReceiverProcess(LOAD_CPU);
     const endpoint = `http://127.0.0.1:${receiver.port}`;
     const allArms = arms(endpoint);
-    const chosen = o.arms ? allArms.filter((a) => o.arms!.includes(a.name) || a.name === 'off') : allArms;
+    // An arm comes with the arm it is paired with ("off", or "h2-off" for the HTTP/2 arms).
+    const wanted = new Set(o.arms ?? allArms.map((a) => a.name));
+    for (const a of allArms) if (wanted.has(a.name)) wanted.add(a.baseline ?? 'off');
+    const chosen = allArms.filter((a) => wanted.has(a.name) || a.name === 'off');
 
     const ab: AbOptions = {
       rounds: o.rounds,
@@ -167,6 +180,7 @@ async function main(): Promise<void> {
       warmupSeconds: o.warmupSeconds,
       connections: o.connections,
       proxyPort: PROXY_PORT,
+      h2cPort: H2C_PORT,
       upstreamPort: UPSTREAM_PORT,
       gatewayCpu: GATEWAY_CPU,
       loadCpu: LOAD_CPU,
@@ -178,6 +192,7 @@ async function main(): Promise<void> {
       rate: 0,
       pacedConnections: 1,
       pacedDelayMs: 1,
+      limit,
     };
     await calibrate(o, ab);
 
@@ -198,6 +213,46 @@ async function main(): Promise<void> {
       log(describeRun(loss));
     }
 
+    let steady: RateRun[] | undefined;
+    let limitedSpans: { runs: RateRun[]; highestExactRps?: number; limitCpus: number } | undefined;
+    if (o.doRates) {
+      const spansArm = allArms.find((a) => a.name === 'default+spans')!;
+      const rateOptions = {
+        proxyPort: PROXY_PORT,
+        upstreamPort: UPSTREAM_PORT,
+        gatewayCpu: GATEWAY_CPU,
+        loadCpu: LOAD_CPU,
+        agentCpu: o.agentCpu,
+        agentCommand: commands.agent,
+        env: spansArm.env,
+        workDir,
+      };
+      steady = [];
+      for (let i = 0; i < Math.max(1, Math.min(3, o.rounds)); i++) {
+        log(`steady 2,000 req/s with every span exported, run ${i + 1}`);
+        const r = await runAtRate(rateOptions, 2000, o.rateSeconds);
+        log(describeRate(r));
+        steady.push(r);
+      }
+      log(`the agent limited to ${SIDECAR_CPU_LIMIT} CPU, every span exported: ${o.sweepRates.join(', ')} req/s`);
+      const swept = await sweep({ ...rateOptions, limit }, o.sweepRates, o.rateSeconds, log);
+      limitedSpans = { ...swept, limitCpus: SIDECAR_CPU_LIMIT };
+      log(`highest exact rate with spans in ${SIDECAR_CPU_LIMIT} CPU: ${swept.highestExactRps ?? 'none'} req/s`);
+    }
+
+    let tax: TaxResult | undefined;
+    if (o.doTax) {
+      log(`node-wide tax: ${o.taxRounds} rounds of 0, 1 and 4 idle agents`);
+      tax = await measureTax({
+        rounds: o.taxRounds,
+        agentCommand: commands.agent,
+        loopCpu: String(GATEWAY_CPU),
+        agentCpu: LOAD_CPU,
+        outDir: OUT,
+        log,
+      });
+    }
+
     let pipeline: PipelineResult | { error: string } | undefined;
     if (o.doPipeline) {
       log('pipeline microbenchmark');
@@ -212,10 +267,20 @@ async function main(): Promise<void> {
       machine: machineInfo(),
       agentCommand: commands.agent.join(' '),
       agentBuild: commands.how,
-      arms: chosen.map((a) => ({ name: a.name, description: a.description, env: a.env, spans: a.spans })),
+      arms: chosen.map((a) => ({
+        name: a.name,
+        description: a.description,
+        env: a.env,
+        spans: a.spans,
+        h2: a.h2,
+        baseline: a.baseline,
+      })),
       runs,
       loss,
       pipeline,
+      tax,
+      steady,
+      limitedSpans,
     };
     const written = writeReports(result, OUT, path.join(ROOT, 'bench'), o.quick);
     log(`wrote ${written.join(', ')}`);

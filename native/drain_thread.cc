@@ -2,6 +2,8 @@
 
 #include <time.h>
 
+#include <algorithm>
+
 #include <cerrno>
 #include <cstring>
 
@@ -21,6 +23,11 @@ namespace kw {
 namespace {
 
 constexpr uint64_t kIdleFlushPeriodNs = 1000000000ULL;
+// A pass that found fewer records than this (a few requests) waits longer before the next one:
+// each wake-up and each batch handed to JS has a fixed cost, which at low rates is most of the
+// agent's. The kernel still wakes the thread at once for process events and a filling ring.
+constexpr int kBusyPassRecords = 256;
+constexpr int kQuietPollMs = 50;
 
 uint64_t MonotonicNs() {
   timespec ts;
@@ -80,7 +87,8 @@ void DrainThread::Run() {
       source_->Wait(options_.pollMs);
       continue;
     }
-    source_->Wait(options_.pollMs);
+    source_->Wait(lastPassRecords_ >= kBusyPassRecords ? options_.pollMs
+                                                       : std::max(options_.pollMs, kQuietPollMs));
     if (stop_.load()) break;
     Pass(false);
   }
@@ -111,6 +119,7 @@ void DrainThread::Pass(bool final) {
   finalPass_ = final;
   int n = source_->Consume(OnRecord, this);
   if (n < 0 && log_) log_->Log(LogLevel::kError, DescribeFailure("consume the ring buffer", -n));
+  lastPassRecords_ = n > 0 ? n : 0;
   if (processes_) processes_->RunPurges();
   uint64_t now = Now();
   if (final) {

@@ -67,6 +67,7 @@ class DrainThread {
   bool finalPass_ = false;
   uint64_t lastIdleFlushNs_ = 0;
   uint64_t newestRecordNs_ = 0;
+  int lastPassRecords_ = 0;  // records the last pass consumed: sets the next wait
   mutable std::mutex statsMutex_;
   AssemblerStats stats_;
 };

@@ -36,7 +36,9 @@ export const DEFAULT_DISCOVERY_OPTIONS: KongDiscoveryOptions = {
   hostProc: '/proc',
   processName: 'kong',
   scope: 'netns',
-  intervalMs: 250,
+  // The kernel reports a new master's exec and its workers' forks and exits at once; the scan is
+  // for what it cannot report (a Kong already running at start), so it need not be frequent.
+  intervalMs: 1000,
   sweepMs: 5000,
   selfNetnsPath: '/proc/self/ns/net',
 };

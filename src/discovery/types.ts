@@ -33,7 +33,7 @@ export interface KongDiscoveryOptions {
   prefix?: string;
   /** netns: only Kong in the agent's own network namespace; host: every Kong on the node */
   scope: DiscoveryScope;
-  /** rescan period, default 250 ms */
+  /** rescan period, default 1000 ms */
   intervalMs: number;
   /** how often long-lived non-Kong processes are looked at again (they may exec nginx), default 5000 ms */
   sweepMs: number;

@@ -438,7 +438,8 @@ describe('native capture: limits and lifecycle', () => {
     children.push(server);
     const exited = new Promise((resolve) => server.once('exit', resolve));
     await new Promise((resolve) => server.stdout!.once('data', resolve));
-    const run = open({ ringBufferBytes: 4096, captureBytes: 64, wakeupBytes: 1024 });
+    // Records of ~1 KiB in a 4 KiB ring: three fit, so the sends overflow it however fast the drain is.
+    const run = open({ ringBufferBytes: 4096, captureBytes: 1024, wakeupBytes: 1024 });
     let received = 0;
     try {
       run.capture.addProcess(server.pid!);
