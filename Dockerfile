@@ -101,6 +101,8 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules node_modules
 COPY --from=build /src/build/Release/kong_watcher.node build/Release/kong_watcher.node
 COPY --from=build /src/dist/src dist/src
+# The command on PATH, for `kubectl exec -it <pod> -c kong-ebpf-monitor -- kong-watcher top`.
+RUN chmod +x /app/dist/src/cli.js && ln -s /app/dist/src/cli.js /usr/local/bin/kong-watcher
 ENV NODE_ENV=production
 EXPOSE 8686
 # Root on purpose: loading BPF programs needs CAP_BPF + CAP_PERFMON, reading other processes'

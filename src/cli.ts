@@ -2,8 +2,8 @@
 /**
  * kong-watcher: the command. Reads the environment, starts the agent, stops it cleanly on
  * SIGTERM/SIGINT (stop capture, flush what is pending within a deadline, exit 0).
+ * `kong-watcher top` is the live view instead: a client of the running agent (src/top).
  */
-import { Agent } from './agent';
 import { ConfigError, VARIABLES, loadConfig, type Variable } from './config';
 import { Logger } from './log';
 import { OTEL_VARIABLES } from './otel/config';
@@ -21,6 +21,7 @@ function usage(): string {
 the process, as JSON request logs, OpenTelemetry spans and RED metrics.
 
 Usage: kong-watcher [--help] [--version]
+       kong-watcher top [--once] [--url URL]    a live view of the running agent (top --help)
 
 Runs as root, or with CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE and CAP_SYS_RESOURCE, on Linux with BTF
 (/sys/kernel/btf/vmlinux). Finds Kong's nginx master and workers by itself and follows reloads.
@@ -40,6 +41,11 @@ Example:
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'top') {
+    // Loaded only here: the agent never needs the view, the view never needs the agent.
+    const { runTop } = require('./top/main') as typeof import('./top/main');
+    return runTop(argv.slice(1));
+  }
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(usage());
     return 0;
@@ -65,6 +71,8 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
   const log = new Logger({ level: config.logLevel, json: config.jsonLog });
+  // Loaded here, not at the top: `kong-watcher top` starts without the OpenTelemetry SDK and gRPC.
+  const { Agent } = require('./agent') as typeof import('./agent');
   const agent = new Agent(config, log);
   try {
     await agent.start();
