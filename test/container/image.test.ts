@@ -195,6 +195,13 @@ describe(`image ${IMG}`, () => {
       assert.equal(paths.size, REQUESTS, 'every request path once');
     });
 
+    it('answers `kong-watcher top --once` inside the container, as `kubectl exec` runs it', () => {
+      const r = podman(['exec', NAME, 'kong-watcher', 'top', '--once']);
+      assert.equal(r.status, 0, `top --once exits 0:\n${r.out}`);
+      assert.match(r.out, /Requests/, `the totals are shown:\n${r.out}`);
+      assert.match(r.out, /Total\s+[1-9]\d* requests/, `the requests sent are counted:\n${r.out}`);
+    });
+
     it('stops cleanly on SIGTERM', async () => {
       const exited = new Promise<number | null>((resolve) => agent.once('exit', (code) => resolve(code)));
       podman(['kill', '--signal', 'TERM', NAME]);
