@@ -30,7 +30,7 @@ ifeq ($(notdir $(CONTAINER_TOOL)),podman)
 BUILD_FLAGS ?= --pull=never --isolation=chroot
 endif
 
-.PHONY: help setup compile vmlinux base-image build buildx push demo test test-unit image-test bench lint
+.PHONY: help setup compile vmlinux base-image build buildx push demo test test-unit image-test bench soak lint
 
 help: ## List the targets and what they do
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -98,8 +98,11 @@ test-unit: ## Run the unit tests only
 image-test: ## Build the image and run it against the Kong-shaped gateway (podman)
 	scripts/container-test.sh
 
-bench: ## Run the benchmarks (npm run bench)
+bench: ## Run the benchmarks (npm run bench): writes bench/RESULTS.md
 	npm run bench
+
+soak: ## 30 minutes at 2,000 req/s with spans: RSS slope, loss, counts (SOAK_MINUTES, SOAK_RATE): writes bench/SOAK.md
+	node --import tsx bench/soak.ts
 
 lint: ## Check style: eslint and prettier
 	npm run lint

@@ -43,6 +43,8 @@ export function objectBatches(sink: SpanSink): SpanBatcher<ExportSpan[]> {
   };
 }
 
+const SHUTDOWN_MARGIN_MS = 250;
+
 export interface SpanQueueStats {
   /** spans waiting now: being batched, waiting for an export slot, or being exported */
   queued: number;
@@ -59,11 +61,6 @@ export interface SpanQueueStats {
   exportsInFlight: number;
 }
 
-export interface SpanQueueEvents {
-  /** first failure after a success (or at start), and the first success after failures */
-  onExportHealth?(healthy: boolean, error?: Error): void;
-}
-
 interface Ready<B> {
   batch: B;
   size: number;
@@ -77,7 +74,6 @@ export class SpanQueue<B = unknown> {
   private count = 0;
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
-  private healthy: boolean | undefined;
   private closed = false;
   private readonly idleWaiters: (() => void)[] = [];
   private readonly s = {
@@ -93,7 +89,6 @@ export class SpanQueue<B = unknown> {
   constructor(
     private readonly batcher: SpanBatcher<B>,
     private readonly cfg: SpanQueueConfig,
-    private readonly events: SpanQueueEvents = {},
   ) {}
 
   /** false when the span was dropped because the queue is full (or shut down) */
@@ -164,7 +159,9 @@ export class SpanQueue<B = unknown> {
    */
   async shutdown(deadlineMs: number): Promise<void> {
     const started = Date.now();
-    await this.flush(deadlineMs);
+    // Stop flushing a little before the deadline: the caller's own deadline must find the
+    // accounting below done, or the last stats line would miss what was lost.
+    await this.flush(Math.max(1, Math.min(deadlineMs - SHUTDOWN_MARGIN_MS, deadlineMs * 0.9)));
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
@@ -226,17 +223,9 @@ export class SpanQueue<B = unknown> {
       this.count -= ready.size;
       if (result.code === ExportResultCode.SUCCESS) {
         this.s.exported += ready.size;
-        if (this.healthy !== true) {
-          this.healthy = true;
-          this.events.onExportHealth?.(true);
-        }
       } else {
         this.s.exportFailures++;
         this.s.droppedExportFailed += ready.size;
-        if (this.healthy !== false) {
-          this.healthy = false;
-          this.events.onExportHealth?.(false, result.error);
-        }
       }
       for (const wake of this.idleWaiters.splice(0)) wake();
       if (!this.closed) this.pump(false);
