@@ -1,5 +1,5 @@
 # kong-watcher image: build the BPF object, the native addon and the TypeScript in one stage,
-# ship only Node, libbpf's runtime libraries and the built files in the next.
+# ship only Node, the runtime libraries of libbpf and nghttp2 (the addon's HPACK decoder), and the built files in the next.
 #
 #   make build                      # podman or docker, local base image (scripts/make-base-images.sh)
 #   make buildx IMG=reg/kong-watcher:v1.0.0 BASE_IMAGE=debian:bookworm-slim
@@ -48,7 +48,7 @@ RUN --mount=type=secret,id=extra-ca \
 FROM ${BASE_IMAGE} AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ python3 ca-certificates \
+      clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libnghttp2-dev pkg-config make g++ python3 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=node /opt/node /opt/node
 COPY --from=node /opt/npm /opt/npm
@@ -93,7 +93,7 @@ LABEL org.opencontainers.image.title="kong-watcher" \
       org.opencontainers.image.source="${SOURCE_URL}" \
       org.opencontainers.image.licenses="Apache-2.0"
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libbpf1 libelf1 zlib1g \
+ && apt-get install -y --no-install-recommends libbpf1 libelf1 zlib1g libnghttp2-14 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /usr/share/doc/* /usr/share/man/*
 COPY --from=node /opt/node/bin/node /usr/local/bin/node
 WORKDIR /app

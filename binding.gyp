@@ -10,7 +10,7 @@
       ],
       "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS", "NAPI_VERSION=8"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "<!@(pkg-config --cflags libbpf)"],
-      "libraries": ["<!@(pkg-config --libs libbpf)", "-lelf", "-lz"]
+      "libraries": ["<!@(pkg-config --libs libbpf)", "-lelf", "-lz", "-lnghttp2"]
     }
   ]
 }

@@ -3,7 +3,8 @@
  * every other arm runs the real agent with the environment below (src/config.ts and
  * src/otel/config.ts read it). Metrics go to the loopback receiver in every agent arm, spans
  * only where the arm says so. HTTP/2 arms send the load to the gateway's h2c listener with h2load
- * and pair with "h2-off" instead of "off".
+ * and pair with "h2-off" instead of "off"; TLS arms send it to the TLS listener (wrk over https)
+ * and pair with "tls-off".
  */
 
 export type ArmKind = 'off' | 'noop' | 'agent';
@@ -19,6 +20,8 @@ export interface Arm {
   cpuLimit?: number;
   /** the load goes to the gateway's h2c listener: h2load, HTTP/2 with prior knowledge */
   h2?: boolean;
+  /** the load goes to Kong's TLS listener: wrk over https (HTTP/1.1, no ALPN) */
+  tls?: boolean;
   /** the arm whose run of the same round "added" figures are paired with (default "off") */
   baseline?: string;
 }
@@ -53,6 +56,14 @@ export function arms(endpoint: string): Arm[] {
       kind: 'agent',
       description: 'syscall tracepoints, metrics only, no request log',
       env: { ...metricsOnly, CAPTURE_MODE: 'syscalls' },
+      spans: false,
+    },
+    {
+      name: 'default 16MiB ring',
+      kind: 'agent',
+      description:
+        "default with a 16 MiB ring buffer (0.1.0's default) instead of 8: more headroom, more cold cache lines per record",
+      env: { ...metricsOnly, CAPTURE_MODE: 'syscalls', RINGBUF_SIZE: String(16 * 1024 * 1024) },
       spans: false,
     },
     {
@@ -93,6 +104,42 @@ export function arms(endpoint: string): Arm[] {
       spans: false,
       h2: true,
       baseline: 'h2-off',
+    },
+    {
+      name: 'tls-off',
+      kind: 'off',
+      description: "no sidecar, the load over TLS (wrk https, HTTP/1.1 on Kong's TLS listener)",
+      env: {},
+      spans: false,
+      tls: true,
+    },
+    {
+      name: 'tls',
+      kind: 'agent',
+      description:
+        "default (syscall tracepoints + TLS uprobes on nginx's ngx_ssl_recv/ngx_ssl_write), the load over TLS, metrics only",
+      env: { ...metricsOnly, CAPTURE_MODE: 'syscalls' },
+      spans: false,
+      tls: true,
+      baseline: 'tls-off',
+    },
+    {
+      name: 'tls-openssl',
+      kind: 'agent',
+      description: "TLS_UPROBES=openssl (OpenSSL's SSL_read/SSL_write instead), the load over TLS, metrics only",
+      env: { ...metricsOnly, CAPTURE_MODE: 'syscalls', TLS_UPROBES: 'openssl' },
+      spans: false,
+      tls: true,
+      baseline: 'tls-off',
+    },
+    {
+      name: 'tls-nouprobes',
+      kind: 'agent',
+      description: 'TLS_UPROBES=false, the load over TLS: the tracepoints alone, which see no TLS request',
+      env: { ...metricsOnly, CAPTURE_MODE: 'syscalls', TLS_UPROBES: 'false' },
+      spans: false,
+      tls: true,
+      baseline: 'tls-off',
     },
     {
       name: 'default@200m',

@@ -1,7 +1,8 @@
 // The native assembler alone (no Node, no frames copied anywhere): the traffic of
 // bench/assembler-native.ts straight into kw::Assembler, to measure and profile its own cost.
 //
-//   g++ -std=c++17 -O2 -Inative -Ibpf bench/assembler-native.cc native/assembler/*.cc -o .tmp/assembler-bench
+//   g++ -std=c++17 -O2 -Inative -Ibpf bench/assembler-native.cc native/assembler/*.cc -lnghttp2 \
+//       -o .tmp/assembler-bench
 //   .tmp/assembler-bench 1000          # batches of 1000 proxied requests (4 records -> 2 frames each)
 //   valgrind --tool=callgrind .tmp/assembler-bench 12   # instructions, independent of a noisy VM
 #include <time.h>

@@ -2,7 +2,8 @@
 // bench/assembler-h2.ts writes it (ASSEMBLER_BENCH_DUMP), fed to a fresh kw::Assembler `runs`
 // times, to measure and profile its own cost (perf record, valgrind --tool=callgrind).
 //
-//   g++ -std=c++17 -O2 -Inative -Ibpf bench/assembler-replay.cc native/assembler/*.cc -lnghttp2 -o .tmp/assembler-replay
+//   g++ -std=c++17 -O2 -Inative -Ibpf bench/assembler-replay.cc native/assembler/*.cc -lnghttp2 \
+//       -o .tmp/assembler-replay
 //   .tmp/assembler-replay .tmp/h2.records 5
 #include <time.h>
 

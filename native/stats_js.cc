@@ -22,6 +22,8 @@ Napi::Object AssemblerStatsToJs(Napi::Env env, const AssemblerStats& s) {
   set("droppedRequests", s.droppedRequests);
   set("unmatchedAttempts", s.unmatchedAttempts);
   set("processExits", s.processExits);
+  set("http2Connections", s.http2Connections);
+  set("hpackLost", s.hpackLost);
   // index = method * 2 + (TLS ? 1 : 0)
   Napi::Array active = Napi::Array::New(env, KW_METHOD_MAX * 2);
   for (uint32_t m = 0; m < KW_METHOD_MAX; m++) {

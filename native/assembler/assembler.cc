@@ -61,14 +61,23 @@ void Assembler::Impl::Finish(Connection* c, EndCause cause, uint64_t nowNs, uint
 }
 
 void Assembler::Impl::Open(const OpenRecord& rec) {
+  const uint64_t before = ctx.clock.Tick(rec.pid, rec.timeNs);
   Connection* old = table.Find(rec.ev.conn_id);
   if (old != nullptr) Finish(old, EndCause::Reopened, rec.timeNs, 0);
-  Get(rec.ev.conn_id, rec.pid, rec.timeNs)->Open(rec);
+  Connection* c = Get(rec.ev.conn_id, rec.pid, rec.timeNs);
+  c->openBeforeNs = before;
+  c->Open(rec);
 }
 
-void Assembler::Impl::Data(const DataRecord& rec) { Get(rec.connId, rec.pid, rec.timeNs)->Data(rec); }
+void Assembler::Impl::Data(const DataRecord& rec) {
+  const uint64_t before = ctx.clock.Tick(rec.pid, rec.timeNs);
+  Connection* c = Get(rec.connId, rec.pid, rec.timeNs);
+  c->recordBeforeNs = before;
+  c->Data(rec);
+}
 
 void Assembler::Impl::Close(const CloseRecord& rec) {
+  ctx.clock.Tick(rec.pid, rec.timeNs);
   Connection* c = table.Find(rec.connId);
   if (c != nullptr) Finish(c, EndCause::Closed, rec.timeNs, rec.peerState);
 }

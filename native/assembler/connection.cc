@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "exchange_fill.h"
+#include "h2_frame.h"
 
 namespace kw {
 
@@ -11,8 +12,11 @@ namespace {
 constexpr int64_t kEINTR = 4;
 constexpr int64_t kEAGAIN = 11;
 constexpr int64_t kECONNRESET = 104;
+// Request bytes held while a preface is unanswered (nginx answers at once, after the first read).
+constexpr size_t kMaxHeldTransfers = 8;
+constexpr size_t kMaxHeldBytes = 65536;
 
-const char kH2Preface[] = "PRI * HTTP/2.0\r\n";
+const char kH2RequestLine[] = "PRI * HTTP/2.0\r\n";
 
 // First bytes that may not be HTTP/1.x at all: a TLS handshake (Kong's TLS listener seen
 // encrypted) or HTTP/2's preface. Only nginx's answer tells: an HTTP/1 listener answers them
@@ -20,8 +24,8 @@ const char kH2Preface[] = "PRI * HTTP/2.0\r\n";
 bool MaybeNotHttp1(const uint8_t* b, size_t n) {
   if (n >= 1 && b[0] == 0x16 && (n < 2 || b[1] == 0x03) && (n < 3 || b[2] <= 0x04)) return true;
   if (n < 3) return false;
-  size_t m = n < sizeof kH2Preface - 1 ? n : sizeof kH2Preface - 1;
-  return std::memcmp(b, kH2Preface, m) == 0;
+  size_t m = n < sizeof kH2RequestLine - 1 ? n : sizeof kH2RequestLine - 1;
+  return std::memcmp(b, kH2RequestLine, m) == 0;
 }
 
 bool IsJsWhite(uint8_t c) { return c == ' ' || (c >= 0x09 && c <= 0x0d) || c == 0xa0; }
@@ -66,9 +70,20 @@ void Connection::Init(Context* ctx, uint64_t id, uint32_t p, uint64_t nowNs) {
   requestCount_ = 0;
   failure_ = 0;
   failureNs_ = 0;
+  h2_.reset();
+  h2Tentative_ = false;
+  h2Checked_ = false;
+  attempted_ = false;
+  openBeforeNs = recordBeforeNs = 0;
+  std::vector<HeldTransfer>().swap(held_);
 }
 
 void Connection::Release() {
+  if (h2_ != nullptr) {
+    h2_->Discard();
+    h2_.reset();
+  }
+  std::vector<HeldTransfer>().swap(held_);
   for (uint64_t seq = queue_.Head(); seq < queue_.Tail(); seq++) {
     Candidate* c = queue_.At(seq);
     if (c->ex != nullptr) {
@@ -119,6 +134,96 @@ bool Connection::GuessDirection(const DataRecord& rec) {
   return true;
 }
 
+// The same for HTTP/2: the preface is the client's, and a header block with :method was written by
+// the client, one with :status by the server.
+bool Connection::GuessH2Direction(const DataRecord& rec) {
+  const Transfer& x = rec.transfer;
+  const size_t n = static_cast<size_t>(x.captured < kH2PrefaceLen ? x.captured : kH2PrefaceLen);
+  if (StartsWithPreface(x.data, n)) {
+    SetDirection(rec.op == KW_OP_READ ? KW_DIR_SERVER : KW_DIR_CLIENT);
+    return true;
+  }
+  const H2Sniff sniff = SniffFrames(x);
+  if (!sniff.frames || sniff.request == sniff.response) return false;
+  const bool clientWrote = sniff.request;
+  SetDirection((rec.op == KW_OP_WRITE) == clientWrote ? KW_DIR_CLIENT : KW_DIR_SERVER);
+  return true;
+}
+
+// The connection's first bytes: the client preface (every HTTP/2 connection, TLS or h2c), or frames
+// already under way (a connection whose start the agent did not see: no HPACK history).
+void Connection::MaybeStartH2(const Transfer& x, bool requestSide) {
+  // Decided by the first request bytes, or by response bytes that are frames before them.
+  if (requestSide) h2Checked_ = true;
+  const size_t n = static_cast<size_t>(x.captured < kH2PrefaceLen ? x.captured : kH2PrefaceLen);
+  if (requestSide && StartsWithPreface(x.data, n)) {
+    StartH2(true);
+    // nginx decides on a SERVER connection: an HTTP/1-only listener answers the preface with 400.
+    if (dir_ == KW_DIR_SERVER) {
+      h2Tentative_ = true;
+    } else {
+      ConfirmH2();
+    }
+    return;
+  }
+  if (!SniffFrames(x).frames) return;
+  h2Checked_ = true;
+  // A server may write its SETTINGS before it reads the client's preface: that is the connection's
+  // start too. Any other frame first: the start was missed.
+  const H2FrameHead first = ReadFrameHead(x.data);
+  StartH2(!requestSide && first.type == kH2Settings && (first.flags & kH2Ack) == 0);
+  ConfirmH2();
+}
+
+void Connection::StartH2(bool preface) {
+  h2_.reset(new H2Session());
+  h2_->Start(ctx_, this, dir_ == KW_DIR_SERVER, preface);
+}
+
+// HTTP/2 it is: the HTTP/1 framing never sees these bytes.
+void Connection::ConfirmH2() {
+  for (uint64_t seq = queue_.Head(); seq < queue_.Tail(); seq++) Drop(seq, false);
+  suspect_ = false;
+  h2Tentative_ = false;
+  std::vector<HeldTransfer>().swap(held_);
+  request_.Stop();
+  response_.Stop();
+  ctx_->stats.http2Connections++;
+}
+
+void Connection::HoldForHttp1(const Transfer& x) {
+  size_t bytes = 0;
+  for (const HeldTransfer& h : held_) bytes += h.bytes.size();
+  if (held_.size() >= kMaxHeldTransfers || bytes + x.captured > kMaxHeldBytes) return;
+  held_.emplace_back();
+  HeldTransfer& h = held_.back();
+  h.timeNs = x.timeNs;
+  h.result = x.result;
+  h.bytes.assign(x.data, x.data + x.captured);
+  h.tailLen = static_cast<uint8_t>(x.tailLen);
+  if (x.tailLen > 0) std::memcpy(h.tail, x.tail, x.tailLen);
+}
+
+// nginx answered the preface as HTTP/1 (a 400): the streams read meanwhile were never served, and
+// the bytes go through the HTTP/1 framing as if they had just been read.
+void Connection::AbandonH2() {
+  h2_->Discard();
+  h2_.reset();
+  h2Tentative_ = false;
+  std::vector<HeldTransfer> held;
+  held.swap(held_);
+  for (const HeldTransfer& h : held) {
+    Transfer x;
+    x.data = h.bytes.data();
+    x.captured = h.bytes.size();
+    x.result = h.result;
+    x.tail = h.tail;
+    x.tailLen = h.tailLen;
+    x.timeNs = h.timeNs;
+    request_.Feed(x);
+  }
+}
+
 void Connection::Ignore() {
   if (ignored_) return;
   ignored_ = true;
@@ -158,7 +263,7 @@ void Connection::Data(const DataRecord& rec) {
     if (rec.direction == KW_DIR_SERVER || rec.direction == KW_DIR_CLIENT) {
       SetDirection(rec.direction);
     } else {
-      if (rec.result <= 0 || !GuessDirection(rec)) return;
+      if (rec.result <= 0 || !(GuessDirection(rec) || GuessH2Direction(rec))) return;
     }
     if (dir_ == KW_DIR_SERVER && hasEndpoint_ && ctx_->ignoredPort[localPort_]) {
       Ignore();
@@ -167,6 +272,26 @@ void Connection::Data(const DataRecord& rec) {
   }
   const bool requestSide = (rec.op == KW_OP_READ) == (dir_ == KW_DIR_SERVER);
   if (rec.result > 0) {
+    const Transfer& bytes = rec.transfer;
+    if (!h2Checked_ && h2_ == nullptr) MaybeStartH2(bytes, requestSide);
+    if (h2_ != nullptr) {
+      if (!h2Tentative_) {
+        h2_->Feed(bytes, requestSide);
+        return;
+      }
+      if (requestSide) {
+        h2_->Feed(bytes, true);
+        HoldForHttp1(bytes);
+        return;
+      }
+      if (bytes.captured >= 7 && std::memcmp(bytes.data, "HTTP/1.", 7) == 0) {
+        AbandonH2();
+      } else {
+        ConfirmH2();
+        h2_->Feed(bytes, false);
+        return;
+      }
+    }
     if (suspect_ && !requestSide) {
       const Transfer& x = rec.transfer;
       if (x.captured < 7 || std::memcmp(x.data, "HTTP/1.", 7) != 0) {
@@ -195,8 +320,9 @@ void Connection::Data(const DataRecord& rec) {
 }
 
 void Connection::Lua(uint8_t phase, uint64_t ns) {
-  // nginx serves a connection's requests in order: a phase belongs to the oldest open one.
-  if (dir_ != KW_DIR_SERVER || phase >= KW_LUA_PHASE_MAX) return;
+  // nginx serves a connection's requests in order: a phase belongs to the oldest open one. HTTP/2
+  // streams run at once, and nothing says which one a phase was for.
+  if (dir_ != KW_DIR_SERVER || phase >= KW_LUA_PHASE_MAX || h2_ != nullptr) return;
   for (uint64_t seq = queue_.Head(); seq < queue_.Tail(); seq++) {
     Candidate* c = queue_.At(seq);
     if (c->done) continue;
@@ -301,6 +427,7 @@ void Connection::FillRequest(Exchange* ex, const RequestHead& head, uint64_t hea
   Exchange* server = ctx_->matcher.Match(*ex, in, head.headers.Get(kHdrRequestId), head.headers.Get(kHdrKongRequestId));
   if (server != nullptr) {
     ctx_->matcher.Link(ex, server, in, ctx_->ids);
+    StartQueued(server, ex->f.start_ns);
   } else {
     ctx_->stats.unmatchedAttempts++;
     ClientIds(nullptr, in, ctx_->ids, &ex->ids);
@@ -309,6 +436,19 @@ void Connection::FillRequest(Exchange* ex, const RequestHead& head, uint64_t hea
     }
   }
   TakeRequestTail(ex, head);
+}
+
+// An HTTP/2 stream read together with earlier ones is started by nginx once it is done with the
+// one before it (Lua moves nginx's cached clock meanwhile), and that one's last syscall is the
+// worker's record just before this attempt's first one (its connect(), or its first write): the
+// stream starts there, as nginx times it. The first stream of a read starts at the read.
+void Connection::StartQueued(Exchange* server, uint64_t attemptStartNs) {
+  const uint64_t before = !attempted_ && openBeforeNs != 0 ? openBeforeNs : recordBeforeNs;
+  attempted_ = true;
+  kw_exchange& f = server->f;
+  if (!server->queued || f.attempts != 1 || before <= f.start_ns || before > attemptStartNs) return;
+  f.start_ns = before;
+  if (f.request_end_ns < before) f.request_end_ns = before;
 }
 
 // What can be read of a head that never completed (nginx answered it with 414/400, or the
@@ -600,22 +740,8 @@ void Connection::Complete(uint64_t seq, uint64_t endNs, uint8_t error) {
   }
   EnsureDetails(c, seq);
   Exchange* ex = c->ex;
-  kw_exchange& f = ex->f;
-  if (!ex->hasIds) {
-    // A request never parsed (garbage, a cut head) still gets a trace of its own.
-    IncomingContext none;
-    if (f.type == KW_FRAME_SERVER) {
-      ServerIds(none, ctx_->ids, &ex->ids);
-    } else {
-      ClientIds(nullptr, none, ctx_->ids, &ex->ids);
-    }
-    ex->hasIds = true;
-  }
-  f.end_ns = endNs > f.start_ns ? endNs : f.start_ns;
-  f.error = error;
-  // nginx's convention, which Kong's logs and plugins share: the client left before the answer.
-  if (error == KW_ERR_CLIENT_CLOSED && f.status == 0 && dir_ == KW_DIR_SERVER) f.status = 499;
-  if (tls_) f.flags |= KW_EX_TLS;
+  Finalize(ex, endNs, error);
+  const kw_exchange& f = ex->f;
   // HTTP/1.1 answers pipelined requests in order: the next one is served from here on (nginx
   // times it the same way), though its bytes may have been read together with this one.
   bool first = true;
@@ -639,11 +765,40 @@ void Connection::Complete(uint64_t seq, uint64_t endNs, uint8_t error) {
   c->ex = nullptr;
   c->done = true;
   detailed_--;
-  ctx_->stats.inFlight--;
-  ClearActive(ex);
   if (respSeq_ == seq) respSeq_ = CandidateQueue::kNone;
   queue_.PopDone();
+  Emit(ex);
+}
+
+void Connection::Finalize(Exchange* ex, uint64_t endNs, uint8_t error) {
+  kw_exchange& f = ex->f;
+  if (!ex->hasIds) {
+    // A request never parsed (garbage, a cut head) still gets a trace of its own.
+    IncomingContext none;
+    if (f.type == KW_FRAME_SERVER) {
+      ServerIds(none, ctx_->ids, &ex->ids);
+    } else {
+      ClientIds(nullptr, none, ctx_->ids, &ex->ids);
+    }
+    ex->hasIds = true;
+  }
+  f.end_ns = endNs > f.start_ns ? endNs : f.start_ns;
+  f.error = error;
+  // nginx's convention, which Kong's logs and plugins share: the client left before the answer.
+  if (error == KW_ERR_CLIENT_CLOSED && f.status == 0 && dir_ == KW_DIR_SERVER) f.status = 499;
+  if (tls_) f.flags |= KW_EX_TLS;
+}
+
+void Connection::Emit(Exchange* ex) {
+  ctx_->stats.inFlight--;
+  ClearActive(ex);
   ctx_->emitter.Done(ex);
+}
+
+void Connection::DiscardExchange(Exchange* ex) {
+  ctx_->stats.inFlight--;
+  ClearActive(ex);
+  ctx_->emitter.Discard(ex);
 }
 
 void Connection::Drop(uint64_t seq, bool counted) {
@@ -654,9 +809,7 @@ void Connection::Drop(uint64_t seq, bool counted) {
     Exchange* ex = c->ex;
     c->ex = nullptr;
     detailed_--;
-    ctx_->stats.inFlight--;
-    ClearActive(ex);
-    ctx_->emitter.Discard(ex);
+    DiscardExchange(ex);
   }
   c->done = true;
   if (reqSeq_ == seq) reqSeq_ = CandidateQueue::kNone;
@@ -684,13 +837,8 @@ void Connection::Upgrade(uint64_t nowNs) {
   Ignore();
 }
 
-void Connection::End(EndCause cause, uint64_t nowNs, uint8_t peerState) {
-  // Never answered: no telling it was a request at all.
-  if (suspect_) NotHttp1();
-  // Bodies delimited by the close, or lost, end normally at their last byte.
-  response_.Close();
-  request_.Close();
-  if (queue_.Empty()) return;
+// What unfinished exchanges end with, and when: the first failure seen, else the cause.
+void Connection::EndError(EndCause cause, uint8_t peerState, uint64_t nowNs, uint8_t* error, uint64_t* endNs) const {
   const bool server = dir_ == KW_DIR_SERVER;
   uint8_t reason = KW_ERR_INCOMPLETE_RESPONSE;
   switch (cause) {
@@ -717,8 +865,27 @@ void Connection::End(EndCause cause, uint64_t nowNs, uint8_t peerState) {
       reason = KW_ERR_PROCESS_EXITED;
       break;
   }
-  const uint8_t error = failure_ != 0 ? failure_ : reason;
-  const uint64_t endNs = failure_ != 0 ? failureNs_ : nowNs;
+  *error = failure_ != 0 ? failure_ : reason;
+  *endNs = failure_ != 0 ? failureNs_ : nowNs;
+}
+
+void Connection::End(EndCause cause, uint64_t nowNs, uint8_t peerState) {
+  // A preface nginx never answered: as HTTP/1 below (no telling it was a request at all).
+  if (h2_ != nullptr && h2Tentative_) AbandonH2();
+  // Never answered: no telling it was a request at all.
+  if (suspect_) NotHttp1();
+  uint8_t error = 0;
+  uint64_t endNs = 0;
+  EndError(cause, peerState, nowNs, &error, &endNs);
+  if (h2_ != nullptr) {
+    h2_->End(error, endNs);
+    return;
+  }
+  // Bodies delimited by the close, or lost, end normally at their last byte.
+  response_.Close();
+  request_.Close();
+  if (queue_.Empty()) return;
+  const bool server = dir_ == KW_DIR_SERVER;
   const uint64_t tail = queue_.Tail();
   if (server && cause == EndCause::Closed) {
     const bool peerGone = failure_ == KW_ERR_CLIENT_CLOSED || failure_ == KW_ERR_CONNECTION_RESET ||

@@ -8,12 +8,17 @@
 // final response pairs with the oldest candidate without one.
 // CLIENT connections (Kong calls an upstream): candidates are the request heads Kong writes, and
 // each is matched to the inbound request it serves.
+// HTTP/2 (the client preface first, or frames on a connection older than the agent) is handed to
+// an H2Session for both directions; on a SERVER connection the preface is followed both ways until
+// nginx answers, since an HTTP/1-only listener answers it with a 400 that is a request to report.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "candidate_queue.h"
 #include "context.h"
+#include "h2_session.h"
 #include "message_framer.h"
 #include "record_reader.h"
 
@@ -33,11 +38,15 @@ class Connection : public FramerOwner {
   // Pooled: memory back, nothing reported.
   void Release();
 
-  bool HasPending() const { return !queue_.Empty(); }
+  bool HasPending() const { return !queue_.Empty() || (h2_ != nullptr && h2_->HasOpenStreams()); }
 
   uint64_t connId = 0;
   uint32_t pid = 0;
   uint64_t lastNs = 0;
+  // The worker's syscall record before this connection's connect(), and before the record being
+  // handled (PidClock): when the worker was done with what it ran before them.
+  uint64_t openBeforeNs = 0;
+  uint64_t recordBeforeNs = 0;
   // least-recently-used order, and the connection table's slot
   Connection* older = nullptr;
   Connection* newer = nullptr;
@@ -52,8 +61,17 @@ class Connection : public FramerOwner {
   void OnBreak(Side side, Broken why, const uint8_t* partial, size_t n, uint64_t nowNs) override;
 
  private:
+  friend class H2Session;
+
   void SetDirection(uint8_t direction);
   bool GuessDirection(const DataRecord& rec);
+  bool GuessH2Direction(const DataRecord& rec);
+  void MaybeStartH2(const Transfer& x, bool requestSide);
+  void StartH2(bool preface);
+  void ConfirmH2();
+  void AbandonH2();
+  void HoldForHttp1(const Transfer& x);
+  void EndError(EndCause cause, uint8_t peerState, uint64_t nowNs, uint8_t* error, uint64_t* endNs) const;
   void Ignore();
   void NotHttp(uint64_t nowNs);
   void NotHttp1();
@@ -68,12 +86,22 @@ class Connection : public FramerOwner {
   void SetActive(Exchange* ex);
   void ClearActive(Exchange* ex);
   void MergePlaceholder(uint64_t seq);
+  void StartQueued(Exchange* server, uint64_t attemptStartNs);
 
   Candidate* Live(uint64_t seq);
   Candidate* OldestUnanswered(uint64_t* seq);
   // A final response (or HTTP/0.9's bare body) answers this candidate; false for placeholders.
   bool Answer(uint64_t seq, Candidate* c);
   void Complete(uint64_t seq, uint64_t endNs, uint8_t error);
+  // An exchange's end: ids if it never got any, end time, error (499 for a client gone unanswered).
+  void Finalize(Exchange* ex, uint64_t endNs, uint8_t error);
+  // Out of flight: reported, or given back unreported.
+  void Emit(Exchange* ex);
+  void Report(Exchange* ex, uint64_t endNs, uint8_t error) {
+    Finalize(ex, endNs, error);
+    Emit(ex);
+  }
+  void DiscardExchange(Exchange* ex);
   void Drop(uint64_t seq, bool counted = true);
   void DropAfter(uint64_t seq);
 
@@ -100,6 +128,21 @@ class Connection : public FramerOwner {
   uint32_t requestCount_ = 0;
   uint8_t failure_ = 0;  // why the peer is gone, first reason wins
   uint64_t failureNs_ = 0;
+
+  std::unique_ptr<H2Session> h2_;  // the connection speaks HTTP/2
+  bool h2Tentative_ = false;       // SERVER: a preface nginx has not answered yet
+  // SERVER, while the preface is unanswered: the request bytes, for the HTTP/1 framing if nginx
+  // answers as HTTP/1 (bounded; what does not fit is not replayed).
+  struct HeldTransfer {
+    uint64_t timeNs;
+    uint64_t result;
+    std::vector<uint8_t> bytes;
+    uint8_t tail[16];
+    uint8_t tailLen;
+  };
+  std::vector<HeldTransfer> held_;
+  bool h2Checked_ = false;         // the first request bytes (or response frames before them) were looked at
+  bool attempted_ = false;         // CLIENT: an upstream attempt was written on this connection
 };
 
 }  // namespace kw

@@ -23,6 +23,7 @@ void Exchange::Reset() {
   ids = TraceIds();
   hasIds = false;
   activeSlot = -1;
+  queued = false;
   lastAttemptOpen = false;
   lastAttemptError = 0;
   lastAttemptStatus = 0;

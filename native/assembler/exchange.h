@@ -30,6 +30,7 @@ struct Exchange {
   TraceIds ids;
   bool hasIds = false;
   int activeSlot = -1;  // AssemblerStats::activeServer index while counted there
+  bool queued = false;  // SERVER, HTTP/2: read together with an earlier stream (nginx ran that one first)
 
   // SERVER: upstream attempts linked to it
   bool lastAttemptOpen = false;

@@ -306,6 +306,8 @@ size_t ScanHeaders(const uint8_t* b, size_t from, size_t n, bool request, Header
 
 const uint8_t kSlash[] = {'/'};
 
+}  // namespace
+
 uint8_t MethodOf(const uint8_t* p, size_t n) {
   auto is = [&](const char* m) { return std::memcmp(p, m, n) == 0; };
   switch (n) {
@@ -323,6 +325,8 @@ uint8_t MethodOf(const uint8_t* p, size_t n) {
       return KW_METHOD_OTHER;
   }
 }
+
+namespace {
 
 // " HTTP/d+.d+" at the end of line[0, n) (trailing spaces already dropped): where the space
 // before it is, and the version; false when there is none.
@@ -458,12 +462,50 @@ void ParseRequestLine(const uint8_t* b, size_t n, bool complete, RequestHead* ou
   }
   while (end > from && b[end - 1] == ' ') end--;
   if (end <= from) return;
-  SplitTarget(View{b + from, static_cast<uint32_t>(end - from), true}, out);
-  BoundTarget(out);
+  SplitRequestTarget(View{b + from, static_cast<uint32_t>(end - from), true}, out);
 }
 
 }  // namespace
 
+void SplitRequestTarget(View target, RequestHead* out) {
+  SplitTarget(target, out);
+  BoundTarget(out);
+}
+
+void HeaderValues::AddCopy(HeaderId id, const uint8_t* p, size_t n) {
+  if (!Has(id)) {
+    Slot& s = slot[id];
+    present |= 1u << id;
+    s.p = joined[id];
+    s.len = 0;
+    s.cut = false;
+    s.owned = true;
+  } else {
+    Append(this, id, reinterpret_cast<const uint8_t*>(", "), 2);
+  }
+  Append(this, id, p, n);
+}
+
+bool FindHeaderName(const uint8_t* name, size_t n, bool request, HeaderId* id, bool* isLength) {
+  if (n == 0 || n > kMaxNameLen || (kTables.lengths >> n & 1) == 0) return false;
+  const Name* found = Lookup(name, n, n, request);
+  if (found == nullptr) return false;
+  *isLength = found->id == kLengthId;
+  *id = static_cast<HeaderId>(found->id == kLengthId ? 0 : found->id);
+  return true;
+}
+
+void ReadResponseHeaders(const HeaderValues& h, ResponseHead* out) {
+  View server = h.Get(kHdrServer);
+  out->serverKong = server.present && StartsWithIgnoreCase(server, "kong/");
+  out->via = h.Has(kHdrVia);
+  View upgrade = h.Get(kHdrUpgrade);
+  out->workerEvents = upgrade.present && StartsWithIgnoreCase(upgrade, "kong-worker-events");
+  out->proxyLatencyMs = ParseLatency(h.Get(kHdrProxyLatency));
+  out->upstreamLatencyMs = ParseLatency(h.Get(kHdrUpstreamLatency));
+  out->responseLatencyMs = ParseLatency(h.Get(kHdrResponseLatency));
+  out->grpcStatus = ParseGrpcStatus(h.Get(kHdrGrpcStatus));
+}
 
 bool EqualsIgnoreCase(View v, const char* lower, size_t n) {
   if (v.n != n) return false;
@@ -622,15 +664,7 @@ size_t ParseResponseHead(const uint8_t* b, size_t n, ResponseHead* out) {
   const bool close = connection.present && HasToken(connection, "close");
   const bool keepAlive = connection.present && HasToken(connection, "keep-alive");
   out->closes = close || (out->version == 10 && !keepAlive);
-  View server = h.Get(kHdrServer);
-  out->serverKong = server.present && StartsWithIgnoreCase(server, "kong/");
-  out->via = h.Has(kHdrVia);
-  View upgrade = h.Get(kHdrUpgrade);
-  out->workerEvents = upgrade.present && StartsWithIgnoreCase(upgrade, "kong-worker-events");
-  out->proxyLatencyMs = ParseLatency(h.Get(kHdrProxyLatency));
-  out->upstreamLatencyMs = ParseLatency(h.Get(kHdrUpstreamLatency));
-  out->responseLatencyMs = ParseLatency(h.Get(kHdrResponseLatency));
-  out->grpcStatus = ParseGrpcStatus(h.Get(kHdrGrpcStatus));
+  ReadResponseHeaders(h, out);
   out->valid = true;
   return end;
 }

@@ -82,6 +82,9 @@ struct HeaderValues {
     length = 0;
   }
   bool Has(HeaderId id) const { return (present >> id & 1) != 0; }
+  // Copies p[0, n) into the slot's own bytes (joined to a value already there with ", "): for
+  // values whose bytes do not outlive the call (HTTP/2's decoded header fields).
+  void AddCopy(HeaderId id, const uint8_t* p, size_t n);
   bool Cut(HeaderId id) const { return Has(id) && slot[id].cut; }
   View Get(HeaderId id) const {
     if (!Has(id)) return View();
@@ -127,6 +130,17 @@ size_t ParseRequestHead(const uint8_t* b, size_t n, RequestHead* out);
 // As ParseRequestHead; out->valid is false when the status line is not HTTP/1.x or the framing
 // contradicts itself.
 size_t ParseResponseHead(const uint8_t* b, size_t n, ResponseHead* out);
+
+// A header name (any case) among the kept ones of a request or a response head: true with its id,
+// or with *isLength for Content-Length (counted, not kept).
+bool FindHeaderName(const uint8_t* name, size_t n, bool request, HeaderId* id, bool* isLength);
+// enum kw_method of a method as sent (KW_METHOD_OTHER for any but the nine).
+uint8_t MethodOf(const uint8_t* p, size_t n);
+// A request-target -> out->path and out->query (origin form kept, absolute form keeps its path, a
+// fragment dropped), bounded by KW_MAX_TARGET (out->targetCut).
+void SplitRequestTarget(View target, RequestHead* out);
+// What a response's kept headers say: Server: kong/, Via, Kong's latency headers, grpc-status.
+void ReadResponseHeaders(const HeaderValues& h, ResponseHead* out);
 
 // Request bytes at a message boundary that are not text at all (TLS, binary): true as soon as a
 // byte of the method is not printable ASCII. n may end anywhere.

@@ -75,6 +75,8 @@ const F_PARENT_SPAN = ExchangeFlag.ParentSpan;
 const T_SERVER = FrameType.Server;
 const M_OTHER = Method.Other;
 
+const GRPC_CONTENT_TYPE = Buffer.from('application/grpc', 'latin1');
+
 /** "not read yet" for the memoized strings (undefined means absent). */
 const UNREAD = null;
 
@@ -146,6 +148,7 @@ export class Exchange {
   readonly family: number;
   readonly localPort: number;
   readonly peerPort: number;
+  /** HTTP/2 stream id; 0 for HTTP/1 */
   readonly streamId: number;
 
   private buf: Buffer;
@@ -292,6 +295,23 @@ export class Exchange {
   /** Not memoized: no output reads it on the per-exchange path. */
   get contentType(): string | undefined {
     return this.str(S_CONTENT_TYPE);
+  }
+
+  /** A gRPC call: the request's Content-Type is application/grpc (or application/grpc+proto, ...). Read from the bytes. */
+  get isGrpc(): boolean {
+    const offset = this.buf.readUInt32LE(this.at + S_CONTENT_TYPE);
+    if (offset === 0) return false;
+    const length = this.buf.readUInt32LE(this.at + S_CONTENT_TYPE + 4);
+    const start = this.at + offset;
+    if (
+      length < GRPC_CONTENT_TYPE.length ||
+      this.buf.compare(GRPC_CONTENT_TYPE, 0, GRPC_CONTENT_TYPE.length, start, start + GRPC_CONTENT_TYPE.length) !== 0
+    ) {
+      return false;
+    }
+    // "application/grpc" alone or followed by "+codec" / ";params" (not "application/grpc-web")
+    const next = length === GRPC_CONTENT_TYPE.length ? -1 : this.buf[start + GRPC_CONTENT_TYPE.length];
+    return next === -1 || next === 0x2b || next === 0x3b;
   }
 
   /** 32 lowercase hex chars */

@@ -59,6 +59,10 @@ export interface AssemblerStats {
   droppedRequests: number;
   unmatchedAttempts: number;
   processExits: number;
+  /** connections followed as HTTP/2 (h2 over TLS, h2c, grpc_pass) */
+  http2Connections: number;
+  /** HTTP/2 connections (or directions) whose HPACK table history is unknown: headers that refer to it are missing */
+  hpackLost: number;
   /** SERVER requests in flight, index = Method * 2 + (TLS ? 1 : 0) */
   activeServer: number[];
 }
@@ -72,6 +76,8 @@ export interface CaptureStats {
   connClosed: number;
   connMapFull: number;
   forksFollowed: number;
+  /** SSL objects used with no SSL_set_fd seen (TLS connections older than the uprobes): not reported */
+  tlsUnlinked: number;
   /** batches handed to onBatch */
   batches: number;
   ringUsedBytes: number;
@@ -83,6 +89,13 @@ export interface CaptureStats {
 export interface UprobeSet {
   lua?: boolean;
   libc?: boolean;
+  /**
+   * the plaintext of TLS connections: nginx's ngx_ssl_recv and ngx_ssl_write when the binary has
+   * both, else OpenSSL's SSL_set_fd, SSL_read[_ex] and SSL_write[_ex]
+   */
+  tls?: boolean;
+  /** OpenSSL's calls even when nginx's are there */
+  tlsOpenSsl?: boolean;
 }
 
 export interface AttachResult {
@@ -99,8 +112,12 @@ export interface NativeCapture {
   addProcess(pid: number): void;
   /** stop following it and drop what the kernel keeps for it */
   removeProcess(pid: number): void;
-  /** throws only when nothing could be attached; missing symbols are reported */
-  attachUprobes(pid: number, binaryPath: string, set: UprobeSet, libcPath?: string): AttachResult;
+  /**
+   * throws only when nothing could be attached; missing symbols are reported. sslPath, for
+   * OpenSSL's calls: the libssl the process maps, or its binary when OpenSSL is linked in
+   * (default: looked up in /proc/<pid>/maps)
+   */
+  attachUprobes(pid: number, binaryPath: string, set: UprobeSet, libcPath?: string, sslPath?: string): AttachResult;
   detachUprobes(pid: number): void;
   /** replay mode only: records framed [u32 LE size][record], as the ring buffer holds them */
   inject(records: Buffer): void;

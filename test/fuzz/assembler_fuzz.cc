@@ -1,8 +1,10 @@
 // libFuzzer target for the native assembler (native/assembler/): the input is a small program of
 // kernel records (opens, reads and writes with arbitrary payloads and sizes, closes, Lua phases,
-// process events, raw records, flushes), so that deep connection states are reached. Checked:
-// no crash or sanitizer report, every frame well formed, state within its bounds, and never more
-// exchanges than places where a request could start. Build and run: test/fuzz/run.sh.
+// process events, raw records, flushes), so that deep connection states are reached; payloads may
+// also be HTTP/2 built from the input (a preface, then frames whose headers and HPACK blocks come
+// from the fuzzer), so that the frame reader, HPACK decoding and stream states are reached too.
+// Checked: no crash or sanitizer report, every frame well formed, state within its bounds, and
+// never more exchanges than places where a request could start. Build and run: test/fuzz/run.sh.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -92,10 +94,31 @@ void Header(kw_event_header* h, uint8_t type, uint32_t pid, uint64_t t) {
   h->timestamp_ns = t;
 }
 
+// Where requests could start in these bytes: HTTP/1 lines, or HTTP/2 HEADERS (9 bytes at least).
 uint64_t CountStarts(const uint8_t* b, size_t n) {
   uint64_t starts = 0;
   for (size_t i = 0; i < n; i++) starts += b[i] == '\n';
-  return starts;
+  return starts > n / 9 ? starts : n / 9;
+}
+
+// HTTP/2 from the input: maybe the client preface, then frames of any type, flags, small stream ids
+// and lengths, their payloads taken from the input (HPACK blocks included).
+void H2Payload(Input& in, std::vector<uint8_t>* out) {
+  static const char kPreface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  out->clear();
+  const uint8_t shape = in.U8();
+  if (shape & 1) out->insert(out->end(), kPreface, kPreface + sizeof kPreface - 1);
+  const int frames = 1 + (shape >> 1) % 6;
+  for (int i = 0; i < frames && in.More(); i++) {
+    const uint8_t type = in.U8() % 11;
+    const uint8_t flags = in.U8();
+    const uint8_t stream = in.U8() % 8;
+    size_t got = 0;
+    const uint8_t* payload = in.Bytes(in.U8(), &got);
+    const uint8_t head[9] = {0, 0, static_cast<uint8_t>(got), type, flags, 0, 0, 0, stream};
+    out->insert(out->end(), head, head + 9);
+    out->insert(out->end(), payload, payload + got);
+  }
 }
 
 }  // namespace
@@ -107,6 +130,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.pendingTimeoutNs = 1'000'000;
   options.idleConnectionNs = 5'000'000;
   options.ignoredLocalPorts = {8001};
+  // HPACK tables past this fail to allocate: decoders fall back to the static table mid-stream.
+  options.maxHpackBytes = 2048 + (size > 0 ? data[0] % 4 : 0) * 4096;
   CheckingSink sink;
   uint64_t starts = 0;
   {
@@ -114,6 +139,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Input in(data, size);
     uint64_t t = 1'000'000'000;
     std::vector<uint8_t> rec;
+    std::vector<uint8_t> h2;
     while (in.More()) {
       const uint8_t op = in.U8();
       const uint8_t conn = in.U8() % 10;
@@ -136,7 +162,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         case 3: {
           const uint8_t mode = in.U8();
           size_t got = 0;
-          const uint8_t* payload = in.Bytes(in.U16() % 2048, &got);
+          const uint8_t* payload;
+          if (((mode >> 3) & 7) == 7) {
+            H2Payload(in, &h2);
+            payload = h2.data();
+            got = h2.size() < 2048 ? h2.size() : 2048;
+          } else {
+            payload = in.Bytes(in.U16() % 2048, &got);
+          }
           kw_data_event head;
           std::memset(&head, 0, offsetof(kw_data_event, data));
           Header(&head.hdr, KW_EVENT_DATA, pid, t);

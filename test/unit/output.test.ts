@@ -145,6 +145,7 @@ function captureStats(over: Partial<AssemblerStats> = {}): CaptureStats {
     connClosed: 6,
     connMapFull: 0,
     forksFollowed: 2,
+    tlsUnlinked: 6,
     batches: 9,
     ringUsedBytes: 1024,
     ringSizeBytes: 4096,
@@ -165,6 +166,8 @@ function captureStats(over: Partial<AssemblerStats> = {}): CaptureStats {
       orphanResponses: 0,
       droppedRequests: 7,
       unmatchedAttempts: 0,
+      http2Connections: 0,
+      hpackLost: 0,
       processExits: 0,
       activeServer,
       ...over,
@@ -206,6 +209,7 @@ test('stats line: the same fields as before, plus the assembler counters worth a
       'protocol_errors',
       'dropped_requests',
       'evicted',
+      'tls_unlinked',
       'kong_processes',
       'rss_mib',
       'heap_mib',
@@ -227,6 +231,7 @@ test('stats line: the same fields as before, plus the assembler counters worth a
   assert.equal(f.protocol_errors, 5);
   assert.equal(f.dropped_requests, 7);
   assert.equal(f.evicted, 1);
+  assert.equal(f.tls_unlinked, 6, 'TLS connections older than the uprobes');
   assert.equal(f.rss_mib, 104);
   assert.equal(f.heap_mib, 12);
   const next = line.format({ ...input, totals: { ...TOTALS, requests: 45 } }, 15_000);

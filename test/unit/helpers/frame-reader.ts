@@ -57,6 +57,8 @@ export interface ExchangeView {
   kongUpstreamLatencyMs: number;
   kongResponseLatencyMs: number;
   grpcStatus: number;
+  /** HTTP/2 stream; 0 for HTTP/1 */
+  streamId: number;
   local?: Endpoint;
   peer?: Endpoint;
   traceId: string;
@@ -157,6 +159,7 @@ function readExchange(frame: Buffer): ExchangeView {
     kongUpstreamLatencyMs: frame.readInt32LE(F.kong_upstream_latency_ms.offset),
     kongResponseLatencyMs: frame.readInt32LE(F.kong_response_latency_ms.offset),
     grpcStatus: frame.readInt16LE(F.grpc_status.offset),
+    streamId: frame.readUInt32LE(F.stream_id.offset),
     local:
       family === 0
         ? undefined
