@@ -104,7 +104,8 @@ COPY --from=build /src/dist/src dist/src
 # The command on PATH, for `kubectl exec -it <pod> -c kong-ebpf-monitor -- kong-watcher top`.
 RUN chmod +x /app/dist/src/cli.js && ln -s /app/dist/src/cli.js /usr/local/bin/kong-watcher
 ENV NODE_ENV=production
-EXPOSE 8686
+# health; Prometheus /metrics when OTEL_METRICS_EXPORTER includes prometheus
+EXPOSE 8686 9464
 # Root on purpose: loading BPF programs needs CAP_BPF + CAP_PERFMON, reading other processes'
 # /proc/<pid>/{exe,maps,root} needs CAP_SYS_PTRACE, and Kubernetes hands added capabilities only
 # to UID 0 (no ambient capabilities; allowPrivilegeEscalation=false blocks file capabilities).

@@ -11,6 +11,12 @@
  * Run alone: `node --import tsx bench/pipeline.ts` (BENCH_PIPELINE_SECONDS per step, default 5;
  * BENCH_PIPELINE_RATES, req/s, comma separated). Prints progress on stderr and one
  * PIPELINE_RESULT JSON line on stdout.
+ *
+ * BENCH_TRACE_EXPORTER=package runs the trace export through @opentelemetry/exporter-trace-otlp-grpc
+ * (our spans seen as ReadableSpans, src/otel/readable-span.ts) instead of the agent's own encoder
+ * and gRPC client (`own`, the default): the A/B behind the README's choice of exporter. Measure it
+ * compiled, as the agent runs: `npx tsc -p tsconfig.json --outDir bench/out/dist && node
+ * bench/out/dist/bench/pipeline.js`.
  */
 import { execFileSync } from 'node:child_process';
 import { Agent } from '../src/agent';
@@ -33,7 +39,12 @@ import { Enricher } from '../src/enrich/enricher';
 import { createRedactor } from '../src/enrich/redact';
 import { Sampler } from '../src/enrich/sampler';
 import { Logger } from '../src/log';
-import { createTelemetry } from '../src/otel/telemetry';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { loadTelemetryConfig } from '../src/otel/config';
+import { SdkSpanSink } from '../src/otel/readable-span';
+import { buildResource } from '../src/otel/resource';
+import { SCOPE } from '../src/otel/scope';
+import { createTelemetry, grpcOptions } from '../src/otel/telemetry';
 import { memory } from './proc-stats';
 import { startReceiverProcess } from './receiver-process';
 import type { PipelineResult } from './report';
@@ -237,6 +248,17 @@ function progress(message: string): void {
   process.stderr.write(`[bench:pipeline] ${message}\n`);
 }
 
+/** BENCH_TRACE_EXPORTER=package: the package's gRPC trace exporter over the agent's spans. */
+function packageTraceExporter(env: Record<string, string>): SdkSpanSink {
+  const { config } = loadTelemetryConfig(env);
+  const resource = buildResource(env, config.serviceName, config.resourceAttributes);
+  return new SdkSpanSink(
+    new OTLPTraceExporter(grpcOptions(config.traces, config.queue.maxConcurrentExports)),
+    resource,
+    SCOPE,
+  );
+}
+
 /** The agent as the command wires it, with a capture in replay mode that this bench feeds. */
 async function startReplayAgent(endpoint: string): Promise<{ agent: Agent; capture: () => NativeCapture }> {
   const env = {
@@ -252,9 +274,13 @@ async function startReplayAgent(endpoint: string): Promise<{ agent: Agent; captu
   };
   const log = new Logger({ level: 'warn', json: true, write: (chunk) => process.stderr.write(chunk) });
   let capture: NativeCapture | undefined;
+  const traceExporter = process.env.BENCH_TRACE_EXPORTER ?? 'own';
+  if (traceExporter !== 'own' && traceExporter !== 'package') throw new Error('BENCH_TRACE_EXPORTER: own or package');
+  progress(`trace exporter: ${traceExporter}`);
   const agent = new Agent(loadConfig(env), log, {
     env,
     createCapture: (options) => (capture = createCapture({ ...options, replay: true })),
+    telemetry: traceExporter === 'package' ? { spanExporter: packageTraceExporter(env) } : undefined,
   });
   await agent.start();
   return { agent, capture: () => capture! };

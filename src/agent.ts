@@ -18,6 +18,7 @@ import {
   type CaptureOptions,
   type CaptureStats,
   type NativeCapture,
+  type UprobeSet,
 } from './capture/native';
 import { ProcEvent } from './capture/records';
 import { createClock, type Clock } from './clock';
@@ -37,7 +38,14 @@ import type { AgentCounters } from './output/live/window';
 import type { AgentNow } from './output/live/snapshot';
 import { RequestLog } from './output/request-log';
 import { StatsLine } from './output/stats';
-import { createTelemetry, type RequestTotals, type SelfStats, type Telemetry, type TelemetryStats } from './otel';
+import {
+  createTelemetry,
+  type RequestTotals,
+  type SelfStats,
+  type Telemetry,
+  type TelemetryOverrides,
+  type TelemetryStats,
+} from './otel';
 
 /** The native assembler's bounds: memory stays bounded whatever the traffic does. */
 const ASSEMBLER_BOUNDS = {
@@ -57,6 +65,8 @@ export interface AgentDeps {
   createCapture?: (options: CaptureOptions) => NativeCapture;
   env?: Record<string, string | undefined>;
   clock?: Clock;
+  /** exporters replaced (a benchmark's A/B) */
+  telemetry?: Pick<TelemetryOverrides, 'spanExporter'>;
 }
 
 export class Agent {
@@ -99,6 +109,7 @@ export class Agent {
     // A sidecar's pod is its resource (downward API); a node-wide agent labels each Kong's pod.
     this.pods = config.scope === 'host' ? new PodTable() : undefined;
     const telemetry = createTelemetry(this.deps.env ?? process.env, this.clock, log, {
+      ...this.deps.telemetry,
       selfStats: () => this.selfStats(),
       activeRequests: () => this.captureStats()?.assembler.activeServer,
     });
@@ -118,7 +129,12 @@ export class Agent {
       redactor: createRedactor(config.redactQueryKeys),
       routes: this.adminRoutes?.table,
       pods: this.pods,
-      sampler: telemetry.tracing ? new Sampler(telemetry.config.sampler, telemetry.config.samplerRatio) : undefined,
+      sampler: telemetry.tracing
+        ? new Sampler(telemetry.config.sampler, telemetry.config.samplerRatio, {
+            keepErrors: config.sampleKeepErrors,
+            keepSlowerThanNs: config.sampleKeepSlowerThanMs * 1e6,
+          })
+        : undefined,
     });
 
     const capture = (this.deps.createCapture ?? createNativeCapture)({
@@ -346,20 +362,38 @@ export class Agent {
       pod: proc.pod && `${proc.pod.namespace ?? '?'}/${proc.pod.name ?? proc.pod.uid}`,
     });
     const libc = this.config.captureMode === 'libc';
-    if ((this.config.luaUprobes || libc) && proc.role === 'worker') this.attachUprobes(capture, proc, libc);
+    const lua = this.config.luaUprobes;
+    const tls = this.config.tlsUprobes !== 'off';
+    const set = { lua, libc, tls, tlsOpenSsl: this.config.tlsUprobes === 'openssl' };
+    if ((lua || libc || tls) && proc.role === 'worker') this.attachUprobes(capture, proc, set);
   }
 
-  private attachUprobes(capture: NativeCapture, proc: KongProcess, libc: boolean): void {
+  private attachUprobes(capture: NativeCapture, proc: KongProcess, set: UprobeSet): void {
+    const { hostProc } = this.config;
+    // With neither nginx's TLS recv/send nor OpenSSL's SSL_read, SSL_write and SSL_set_fd (which
+    // nginx calls; the _ex forms are for other callers), a worker's TLS requests go unreported.
+    const tlsLost = 'requests on TLS connections of this worker are not reported';
     try {
       const result = capture.attachUprobes(
         proc.pid,
         proc.binaryPath,
-        { lua: this.config.luaUprobes, libc },
-        libc ? libcPathOf(this.config.hostProc, proc.pid) : undefined,
+        set,
+        set.libc ? mappedPathOf(hostProc, proc.pid, /\/libc[.-][^/]*\.so/) : undefined,
+        // OpenSSL linked into the binary when no libssl is mapped.
+        set.tls ? (mappedPathOf(hostProc, proc.pid, /\/libssl\.so/) ?? proc.binaryPath) : undefined,
       );
-      this.log.info('uprobes attached', { pid: proc.pid, attached: result.attached.length, missing: result.missing });
+      const viaNginx = result.attached.some((a) => a.startsWith('ngx_ssl_recv'));
+      this.log.info('uprobes attached', {
+        pid: proc.pid,
+        attached: result.attached.length,
+        missing: result.missing,
+        ...(set.tls ? { tls: viaNginx ? 'ngx_ssl_recv/ngx_ssl_write' : 'OpenSSL' } : {}),
+      });
+      const tlsMissing = viaNginx ? [] : result.missing.filter((m) => /^SSL_(set_fd|read|write)[ :]/.test(m));
+      if (tlsMissing.length > 0)
+        this.log.warn(`TLS uprobes incomplete: ${tlsLost}`, { pid: proc.pid, missing: tlsMissing });
     } catch (err) {
-      this.log.warn('uprobes not attached; syscall capture continues', {
+      this.log.warn(`uprobes not attached; syscall capture continues${set.tls ? ` (${tlsLost})` : ''}`, {
         pid: proc.pid,
         error: (err as Error).message,
       });
@@ -462,11 +496,11 @@ function isLoopback(address: string): boolean {
   return address === 'localhost' || address === '::1' || address.startsWith('127.');
 }
 
-/** The libc a process really maps, reachable from the agent through its root. */
-function libcPathOf(hostProc: string, pid: number): string | undefined {
+/** A library a process really maps (libc, libssl), reachable from the agent through its root. */
+function mappedPathOf(hostProc: string, pid: number, library: RegExp): string | undefined {
   try {
     const maps = readFileSync(`${hostProc}/${pid}/maps`, 'utf8');
-    const line = maps.split('\n').find((l) => /\/libc[.-][^/]*\.so/.test(l));
+    const line = maps.split('\n').find((l) => library.test(l));
     const path = line?.slice(line.indexOf('/'));
     return path ? `${hostProc}/${pid}/root${path}` : undefined;
   } catch {

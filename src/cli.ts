@@ -4,17 +4,11 @@
  * SIGTERM/SIGINT (stop capture, flush what is pending within a deadline, exit 0).
  * `kong-watcher top` is the live view instead: a client of the running agent (src/top).
  */
-import { ConfigError, VARIABLES, loadConfig, type Variable } from './config';
+import { ConfigError, loadConfig } from './config';
 import { Logger } from './log';
-import { OTEL_VARIABLES } from './otel/config';
+import { helpMetrics, helpVariables } from './reference';
 
 const SHUTDOWN_DEADLINE_MS = 5000;
-
-/** One aligned row per variable, from the same list that parses it. */
-function table(variables: Variable[]): string {
-  const width = Math.max(...variables.map((v) => v.name.length));
-  return variables.map((v) => `  ${v.name.padEnd(width)}  ${v.meaning} (default: ${v.default || 'unset'})`).join('\n');
-}
 
 function usage(): string {
   return `kong-watcher: every HTTP request a Kong Gateway serves and proxies, seen with eBPF from outside
@@ -26,14 +20,12 @@ Usage: kong-watcher [--help] [--version]
 Runs as root, or with CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE and CAP_SYS_RESOURCE, on Linux with BTF
 (/sys/kernel/btf/vmlinux). Finds Kong's nginx master and workers by itself and follows reloads.
 
-Agent variables (an invalid value stops start-up):
-${table(VARIABLES)}
-
-OpenTelemetry variables (as the OpenTelemetry specification defines them; an invalid value is
-reported and its default used):
-${table(OTEL_VARIABLES)}
+${helpVariables()}
 
 With no endpoint and no exporter set, nothing is exported: the request log and stats still run.
+
+Metrics (OTLP name, kind, unit; the name Prometheus shows, scraped or through a collector):
+${helpMetrics()}
 
 Example:
   ENABLE_JSON_LOG=true OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 kong-watcher

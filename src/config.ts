@@ -6,6 +6,8 @@
 import { LogLevel, parseLogLevel } from './log';
 
 export type CaptureMode = 'syscalls' | 'libc';
+/** auto: nginx's own TLS recv/send when the binary has them, else OpenSSL's calls */
+export type TlsUprobes = 'auto' | 'openssl' | 'off';
 export type WatchScope = 'netns' | 'host';
 
 export interface AgentConfig {
@@ -21,6 +23,8 @@ export interface AgentConfig {
   statsIntervalMs: number;
   captureMode: CaptureMode;
   luaUprobes: boolean;
+  /** uprobes that read the plaintext of TLS connections */
+  tlsUprobes: TlsUprobes;
   ringBufferBytes: number;
   captureBytes: number;
   ignorePorts: number[];
@@ -32,6 +36,10 @@ export interface AgentConfig {
   kongAdminUrl?: string;
   kongAdminToken?: string;
   redactQueryKeys: string[];
+  /** spans for every error (5xx or an error type), whatever the sampler's ratio */
+  sampleKeepErrors: boolean;
+  /** spans for every request at least this slow, ms; 0 = off */
+  sampleKeepSlowerThanMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -63,7 +71,7 @@ export const VARIABLES: Variable[] = [
   {
     name: 'STATS_INTERVAL',
     default: '10s',
-    meaning: 'how often the stats line is logged (e.g. 500ms, 10s, 1m; 0 = never)',
+    meaning: 'how often the stats line is logged (500ms, 10s, 1m; a bare number is seconds; 0 = never)',
   },
   {
     name: 'CAPTURE_MODE',
@@ -75,11 +83,24 @@ export const VARIABLES: Variable[] = [
     default: 'false',
     meaning: "true: uprobes on ngx_http_lua_*_handler (time in Kong's Lua phases)",
   },
-  { name: 'RINGBUF_SIZE', default: '16777216', meaning: 'ring buffer bytes (a power of two)' },
+  {
+    name: 'TLS_UPROBES',
+    default: 'true',
+    meaning:
+      "true: TLS plaintext from nginx's ngx_ssl_recv/ngx_ssl_write, else OpenSSL's SSL_read/SSL_write; " +
+      'openssl: always OpenSSL; false: none (requests on TLS connections are not reported)',
+  },
+  {
+    name: 'RINGBUF_SIZE',
+    default: '8388608',
+    // 8 MiB holds ~200 ms of records at a saturated worker's rate, longer than a 200m CPU limit's
+    // throttling; VmRSS counts the ring twice (it is mapped twice), the memory cgroup once.
+    meaning: 'ring buffer bytes (a power of two): how much the kernel holds while the agent is busy or throttled',
+  },
   {
     name: 'CAPTURE_BYTES',
     default: '16384',
-    meaning: 'payload bytes copied per read/write (heads up to this size are parsed whole)',
+    meaning: 'payload bytes copied per read/write, 64 to 16384 (heads up to this size are parsed whole)',
   },
   {
     name: 'IGNORE_PORTS',
@@ -97,7 +118,8 @@ export const VARIABLES: Variable[] = [
   {
     name: 'KONG_ADMIN_URL',
     default: '',
-    meaning: "Kong's Admin API (e.g. http://127.0.0.1:8001): names routes and services",
+    meaning:
+      "Kong's Admin API (e.g. http://127.0.0.1:8001, set in the sidecar manifest): routes and services are listed every 30 s and name http.route, kong.route.name, kong.service.name and the span name; its port is never reported as traffic",
   },
   {
     name: 'KONG_ADMIN_TOKEN',
@@ -109,6 +131,18 @@ export const VARIABLES: Variable[] = [
     default: '',
     meaning:
       'query and path-parameter names to redact, comma separated: "name" adds a pattern (names containing it), "-name" turns a default off (defaults: token, secret, password, passwd, pwd, auth, key, session, signature, credential, jwt; exactly code, sig)',
+  },
+  {
+    name: 'SAMPLE_KEEP_ERRORS',
+    default: 'true',
+    meaning:
+      'true: spans for every error (5xx, or an error type such as client_closed) whatever OTEL_TRACES_SAMPLER keeps; decided after the response',
+  },
+  {
+    name: 'SAMPLE_KEEP_SLOWER_THAN',
+    default: '',
+    meaning:
+      'a duration (250ms, 1s): spans for every request at least this slow, whatever OTEL_TRACES_SAMPLER keeps; unset or 0 = off',
   },
 ];
 
@@ -135,6 +169,7 @@ export function loadConfig(env: Env = process.env): AgentConfig {
     statsIntervalMs: parseDuration('STATS_INTERVAL', get('STATS_INTERVAL')),
     captureMode: parseChoice('CAPTURE_MODE', get('CAPTURE_MODE'), ['syscalls', 'libc'] as const),
     luaUprobes: parseBoolean('LUA_UPROBES', get('LUA_UPROBES')),
+    tlsUprobes: parseTlsUprobes(get('TLS_UPROBES')),
     ringBufferBytes,
     captureBytes: parseInteger('CAPTURE_BYTES', get('CAPTURE_BYTES'), 64, 16384),
     ignorePorts: parseList(get('IGNORE_PORTS')).map((p) => parseInteger('IGNORE_PORTS', p, 1, 65535)),
@@ -145,6 +180,10 @@ export function loadConfig(env: Env = process.env): AgentConfig {
     kongAdminUrl: parseUrl('KONG_ADMIN_URL', get('KONG_ADMIN_URL')),
     kongAdminToken: get('KONG_ADMIN_TOKEN') || undefined,
     redactQueryKeys: parseList(get('REDACT_QUERY_KEYS')),
+    sampleKeepErrors: parseBoolean('SAMPLE_KEEP_ERRORS', get('SAMPLE_KEEP_ERRORS')),
+    sampleKeepSlowerThanMs: get('SAMPLE_KEEP_SLOWER_THAN')
+      ? parseDuration('SAMPLE_KEEP_SLOWER_THAN', get('SAMPLE_KEEP_SLOWER_THAN'))
+      : 0,
   };
 }
 
@@ -153,6 +192,15 @@ export function parseBoolean(name: string, value: string): boolean {
   if (['true', '1', 'yes', 'on'].includes(v)) return true;
   if (['false', '0', 'no', 'off', ''].includes(v)) return false;
   throw new ConfigError(`${name} must be true or false, got "${value}"`);
+}
+
+function parseTlsUprobes(value: string): TlsUprobes {
+  if (value.toLowerCase() === 'openssl') return 'openssl';
+  try {
+    return parseBoolean('TLS_UPROBES', value) ? 'auto' : 'off';
+  } catch {
+    throw new ConfigError(`TLS_UPROBES must be true, openssl or false, got "${value}"`);
+  }
 }
 
 function parseInteger(name: string, value: string, min: number, max: number): number {

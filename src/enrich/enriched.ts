@@ -5,12 +5,50 @@
 import type { Exchange } from '../capture/exchange';
 import { ERROR_NAMES, ErrorCode } from '../capture/exchange-layout';
 import type { RouteInfo } from './kong/route-table';
+import type { SamplingOutcome } from './sampler';
 import type { PodInfo } from './pods';
 import type { Redactor } from './redact';
 import type { HostInfo } from './upstream-hosts';
 
 /** errorKey for an exchange that ended normally but whose status is an error (>= 500 SERVER, >= 400 CLIENT) */
 export const ERROR_STATUS = ErrorCode.Max;
+/** errorKey for a gRPC call whose grpc-status is an error (https://opentelemetry.io/docs/specs/semconv/rpc/grpc/) */
+export const ERROR_GRPC = ErrorCode.Max + 1;
+
+/** grpc-status codes by number: error.type of a failed call */
+const GRPC_STATUS_NAMES: readonly string[] = [
+  'OK',
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+  'UNAUTHENTICATED',
+];
+
+/** The codes that make a gRPC SERVER span an error; for a CLIENT span every code but OK does. */
+const GRPC_SERVER_ERRORS = new Set([2, 4, 12, 13, 14, 15]);
+
+/**
+ * The errorKey of an exchange that ended normally: ERROR_STATUS for a status at or above
+ * `errorStatus` (500 SERVER, 400 CLIENT), ERROR_GRPC for a failed gRPC call, else 0.
+ */
+export function statusErrorKey(ex: Exchange, server: boolean): number {
+  if (ex.status >= (server ? 500 : 400)) return ERROR_STATUS;
+  const grpc = ex.grpcStatus; // only set when the answer carried grpc-status
+  if (grpc > 0 && (server ? GRPC_SERVER_ERRORS.has(grpc) : true)) return ERROR_GRPC;
+  return 0;
+}
 
 /** kong.response.source */
 export const ResponseSource = {
@@ -30,10 +68,12 @@ export function statusText(status: number): string {
   return (STATUS_TEXT[status] ??= String(status));
 }
 
-/** The text of an errorKey: the error code's name, or the status for ERROR_STATUS; undefined for 0. */
-export function errorTypeOf(errorKey: number, status: number): string | undefined {
+/** The text of an errorKey: the error code's name, the status, or the grpc-status name; undefined for 0. */
+export function errorTypeOf(errorKey: number, ex: Exchange): string | undefined {
   if (errorKey === 0) return undefined;
-  return errorKey === ERROR_STATUS ? statusText(status) : ERROR_NAMES[errorKey];
+  if (errorKey === ERROR_STATUS) return statusText(ex.status);
+  if (errorKey === ERROR_GRPC) return GRPC_STATUS_NAMES[ex.grpcStatus] ?? String(ex.grpcStatus);
+  return ERROR_NAMES[errorKey];
 }
 
 const UNREAD = null;
@@ -56,7 +96,7 @@ export class EnrichedExchange {
     readonly pod: PodInfo | undefined,
     /** CLIENT: the upstream as Kong addressed it */
     readonly upstream: HostInfo | undefined,
-    /** 0 = no error; an ErrorCode; or ERROR_STATUS */
+    /** 0 = no error; an ErrorCode; ERROR_STATUS; or ERROR_GRPC */
     readonly errorKey: number,
     /** error.type: the error code's name, else the status when it counts as an error; undefined when none */
     readonly errorType: string | undefined,
@@ -70,8 +110,8 @@ export class EnrichedExchange {
     readonly beforeUpstreamNs: number,
     readonly upstreamNs: number,
     readonly afterUpstreamNs: number,
-    /** spans are made for it (head sampling; a CLIENT follows its SERVER) */
-    readonly sampled: boolean,
+    /** spans are made for it, and why (src/enrich/sampler.ts; a CLIENT follows its SERVER); undefined: no spans */
+    readonly sampling: SamplingOutcome | undefined,
     private readonly redactor: Redactor,
   ) {}
 
@@ -82,6 +122,10 @@ export class EnrichedExchange {
   keep(): void {
     this.ex.detach();
     for (let c = this.firstClient; c !== undefined; c = c.nextClient) c.ex.detach();
+  }
+
+  get sampled(): boolean {
+    return this.sampling !== undefined;
   }
 
   get durationNs(): number {

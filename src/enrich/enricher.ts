@@ -10,11 +10,11 @@
  */
 import type { Exchange } from '../capture/exchange';
 import { ExchangeFlag } from '../capture/exchange-layout';
-import { EnrichedExchange, ERROR_STATUS, ResponseSource, errorTypeOf } from './enriched';
+import { EnrichedExchange, ResponseSource, errorTypeOf, statusErrorKey } from './enriched';
 import type { RouteInfo } from './kong/route-table';
 import type { PodInfo } from './pods';
 import type { Redactor } from './redact';
-import type { Sampler } from './sampler';
+import type { Sampler, SamplingOutcome } from './sampler';
 import { HostTable } from './upstream-hosts';
 
 /** Where enriched exchanges go: each SERVER, then the attempts attached to it; late CLIENTs alone. */
@@ -105,7 +105,7 @@ export class Enricher {
     this.s.clients++;
     const pending = this.pending;
     if (pending !== undefined && ex.parentId !== 0 && ex.parentId === pending.ex.id) {
-      const c = this.client(ex, pending.sampled);
+      const c = this.client(ex, pending.sampling);
       if (this.lastAttached === undefined) pending.firstClient = c;
       else this.lastAttached.nextClient = c;
       this.lastAttached = c;
@@ -132,29 +132,28 @@ export class Enricher {
     this.pending = undefined;
     this.lastAttached = undefined;
     // Attempts still running when it ended will come alone: they need its decision then.
-    if (this.sampler !== undefined && p.ex.attempts > this.attachedToPending) this.decisions.set(p.ex.id, p.sampled);
+    if (this.sampler !== undefined && p.ex.attempts > this.attachedToPending) this.decisions.set(p.ex.id, p.sampling);
     this.attachedToPending = 0;
     this.sink.exchange(p);
     for (let c = p.firstClient; c !== undefined; c = c.nextClient) this.sink.exchange(c);
   }
 
-  private orphanDecision(ex: Exchange): boolean {
+  private orphanDecision(ex: Exchange): SamplingOutcome | undefined {
     const sampler = this.sampler;
     if (ex.parentId === 0) {
       this.s.unmatchedClients++;
-      return sampler !== undefined && sampler.orphan(ex);
+      return sampler?.orphan(ex, clientErrorType(ex));
     }
     this.s.lateClients++;
-    if (sampler === undefined) return false;
+    if (sampler === undefined) return undefined;
     const known = this.decisions.get(ex.parentId);
-    if (known !== undefined) return known;
+    if (known !== undefined) return known ?? undefined;
     this.s.lateClientsUndecided++;
-    return sampler.orphan(ex);
+    return sampler.orphan(ex, clientErrorType(ex));
   }
 
   private server(ex: Exchange): EnrichedExchange {
-    const status = ex.status;
-    const errorKey = ex.error !== 0 ? ex.error : status >= 500 ? ERROR_STATUS : 0;
+    const errorKey = ex.error !== 0 ? ex.error : statusErrorKey(ex, true);
     let before = -1;
     let upstream = -1;
     let after = -1;
@@ -168,40 +167,50 @@ export class Enricher {
       upstream = upEnd - upStart;
       after = end - upEnd;
     }
+    const errorType = errorTypeOf(errorKey, ex);
     return new EnrichedExchange(
       ex,
       this.routes?.resolve(ex),
       this.pods?.get(ex.pid),
       undefined,
       errorKey,
-      errorTypeOf(errorKey, status),
+      errorType,
       responseSource(ex),
       before,
       upstream,
       after,
-      this.sampler !== undefined && this.sampler.server(ex),
+      // After the response: the sampler sees the error type and the duration.
+      this.sampler?.server(ex, errorType),
       this.redactor,
     );
   }
 
-  private client(ex: Exchange, sampled: boolean): EnrichedExchange {
-    const status = ex.status;
-    const errorKey = ex.error !== 0 ? ex.error : status >= 400 ? ERROR_STATUS : 0;
+  private client(ex: Exchange, sampling: SamplingOutcome | undefined): EnrichedExchange {
+    const errorKey = clientErrorKey(ex);
     return new EnrichedExchange(
       ex,
       undefined,
       this.pods?.get(ex.pid),
       this.hosts.of(ex),
       errorKey,
-      errorTypeOf(errorKey, status),
+      errorTypeOf(errorKey, ex),
       SRC_NONE,
       -1,
       -1,
       -1,
-      sampled,
+      sampling,
       this.redactor,
     );
   }
+}
+
+/** A CLIENT exchange's errorKey: an error code, ERROR_STATUS for a status >= 400, ERROR_GRPC for a failed call. */
+function clientErrorKey(ex: Exchange): number {
+  return ex.error !== 0 ? ex.error : statusErrorKey(ex, false);
+}
+
+function clientErrorType(ex: Exchange): string | undefined {
+  return errorTypeOf(clientErrorKey(ex), ex);
 }
 
 /**
@@ -219,9 +228,9 @@ function clamp(v: number, lo: number, hi: number): number {
   return v < lo ? lo : v > hi ? hi : v;
 }
 
-/** The last `capacity` SERVER decisions by exchange id, oldest forgotten first. */
+/** The last `capacity` SERVER decisions by exchange id (null: not sampled), oldest forgotten first. */
 class RecentDecisions {
-  private readonly map = new Map<number, boolean>();
+  private readonly map = new Map<number, SamplingOutcome | null>();
   private readonly order: Float64Array;
   private next = 0;
 
@@ -229,13 +238,13 @@ class RecentDecisions {
     this.order = new Float64Array(Math.max(1, capacity));
   }
 
-  get(id: number): boolean | undefined {
+  get(id: number): SamplingOutcome | null | undefined {
     return this.map.get(id);
   }
 
-  set(id: number, sampled: boolean): void {
+  set(id: number, sampling: SamplingOutcome | undefined): void {
     if (this.map.size >= this.capacity) this.map.delete(this.order[this.next]);
-    this.map.set(id, sampled);
+    this.map.set(id, sampling ?? null);
     this.order[this.next] = id;
     this.next = (this.next + 1) % this.order.length;
   }

@@ -10,13 +10,21 @@ import { SAMPLER_KINDS, type SamplerKind } from '../enrich/sampler';
 
 type Env = Record<string, string | undefined>;
 
-export type ExporterKind = 'otlp' | 'console' | 'none';
+export type TracesExporterKind = 'otlp' | 'console' | 'none';
+/** Several may run at once (OTEL_METRICS_EXPORTER=otlp,prometheus): each is a reader of the same metrics. */
+export type MetricsExporterKind = 'otlp' | 'console' | 'prometheus';
+export type OtlpProtocol = 'grpc' | 'http/protobuf' | 'http/json';
 export type { SamplerKind };
 
+export const OTLP_PROTOCOLS: readonly OtlpProtocol[] = ['grpc', 'http/protobuf', 'http/json'];
+
 export interface OtlpTarget {
-  /** host:port (or unix:path) as grpc-js wants it */
+  protocol: OtlpProtocol;
+  /** gRPC: host:port (or unix:path) as grpc-js wants it */
   address: string;
-  /** the URL as configured, for log lines */
+  /** HTTP: where requests are POSTed (the base endpoint + /v1/<signal>, or the per-signal endpoint as given) */
+  httpUrl: string;
+  /** what requests go to, for log lines: the gRPC endpoint as configured, or httpUrl */
   url: string;
   insecure: boolean;
   /** PEM root certificate(s) for TLS; undefined = system roots */
@@ -24,6 +32,11 @@ export interface OtlpTarget {
   headers: Record<string, string>;
   timeoutMs: number;
   compression: 'gzip' | 'none';
+}
+
+export interface PrometheusTarget {
+  host: string;
+  port: number;
 }
 
 export interface SpanQueueConfig {
@@ -35,10 +48,12 @@ export interface SpanQueueConfig {
 }
 
 export interface TelemetryConfig {
-  tracesExporter: ExporterKind;
-  metricsExporter: ExporterKind;
+  tracesExporter: TracesExporterKind;
+  /** empty: no metric exporter (OTEL_METRICS_EXPORTER=none, or nothing configured) */
+  metricsExporters: MetricsExporterKind[];
   traces: OtlpTarget;
   metrics: OtlpTarget;
+  prometheus: PrometheusTarget;
   sampler: SamplerKind;
   samplerRatio: number;
   serviceName: string;
@@ -50,7 +65,11 @@ export interface TelemetryConfig {
   exportDisabledByDefault: boolean;
 }
 
-const DEFAULT_ENDPOINT = 'http://localhost:4317';
+/** The specification's default endpoints, by transport. */
+const DEFAULT_GRPC_ENDPOINT = 'http://localhost:4317';
+const DEFAULT_HTTP_ENDPOINT = 'http://localhost:4318';
+const SIGNAL_PATHS = { TRACES: 'v1/traces', METRICS: 'v1/metrics' } as const;
+export const PROMETHEUS_DEFAULTS: PrometheusTarget = { host: 'localhost', port: 9464 };
 
 /**
  * Sized for gateway rates with bounded memory rather than the specification's defaults (2048
@@ -73,14 +92,28 @@ export const OTEL_VARIABLES: Variable[] = [
   {
     name: 'OTEL_EXPORTER_OTLP_ENDPOINT',
     default: '',
-    meaning: `OTLP gRPC endpoint for traces and metrics (e.g. ${DEFAULT_ENDPOINT})`,
+    meaning: `OTLP endpoint for traces and metrics, e.g. http://collector:4317 (gRPC) or http://collector:4318 (HTTP: /v1/traces and /v1/metrics are appended)`,
   },
-  { name: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', default: '', meaning: 'OTLP gRPC endpoint for traces only' },
-  { name: 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', default: '', meaning: 'OTLP gRPC endpoint for metrics only' },
+  {
+    name: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+    default: '',
+    meaning: 'OTLP endpoint for traces only; over HTTP the full URL, used as it is',
+  },
+  {
+    name: 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT',
+    default: '',
+    meaning: 'OTLP endpoint for metrics only; over HTTP the full URL, used as it is',
+  },
+  {
+    name: 'OTEL_EXPORTER_OTLP_PROTOCOL',
+    default: 'grpc',
+    meaning:
+      'grpc, http/protobuf or http/json (also _TRACES_/_METRICS_). With none set, an explicit otlp exporter uses http://localhost:4317 (grpc) or http://localhost:4318 (HTTP)',
+  },
   {
     name: 'OTEL_EXPORTER_OTLP_HEADERS',
     default: '',
-    meaning: 'gRPC metadata sent with every export: k1=v1,k2=v2 (also _TRACES_/_METRICS_)',
+    meaning: 'headers (gRPC metadata) sent with every export: k1=v1,k2=v2 (also _TRACES_/_METRICS_)',
   },
   {
     name: 'OTEL_EXPORTER_OTLP_TIMEOUT',
@@ -90,37 +123,49 @@ export const OTEL_VARIABLES: Variable[] = [
   {
     name: 'OTEL_EXPORTER_OTLP_INSECURE',
     default: 'false',
-    meaning: 'true: plaintext when the endpoint has no scheme (http:// is always plaintext)',
+    meaning: 'gRPC: true means plaintext when the endpoint has no scheme (http:// is always plaintext)',
   },
   {
     name: 'OTEL_EXPORTER_OTLP_CERTIFICATE',
     default: '',
-    meaning: 'PEM file of the root CA(s) that sign the collector (TLS)',
+    meaning: "PEM file of the root CA(s) that sign the collector (TLS); unset: the system's roots",
   },
   { name: 'OTEL_EXPORTER_OTLP_COMPRESSION', default: 'none', meaning: 'gzip or none' },
   {
     name: 'OTEL_TRACES_EXPORTER',
     default: 'otlp when an endpoint is set, else none',
-    meaning: 'otlp, console or none',
+    meaning: "otlp, console (the SDK's console exporter) or none",
   },
   {
     name: 'OTEL_METRICS_EXPORTER',
     default: 'otlp when an endpoint is set, else none',
-    meaning: 'otlp, console or none',
+    meaning: 'otlp, prometheus, console or none; a list runs each (otlp,prometheus)',
+  },
+  {
+    name: 'OTEL_EXPORTER_PROMETHEUS_HOST',
+    default: PROMETHEUS_DEFAULTS.host,
+    meaning: 'address the prometheus exporter serves /metrics on (0.0.0.0 for a scrape from outside the pod)',
+  },
+  {
+    name: 'OTEL_EXPORTER_PROMETHEUS_PORT',
+    default: String(PROMETHEUS_DEFAULTS.port),
+    meaning: 'port of the prometheus exporter',
   },
   {
     name: 'OTEL_TRACES_SAMPLER',
     default: 'parentbased_always_on',
-    meaning: 'always_on, always_off, traceidratio, parentbased_{always_on,always_off,traceidratio}',
+    meaning:
+      'always_on, always_off, traceidratio, parentbased_{always_on,always_off,traceidratio}; errors and slow requests are kept by SAMPLE_KEEP_ERRORS and SAMPLE_KEEP_SLOWER_THAN',
   },
   {
     name: 'OTEL_TRACES_SAMPLER_ARG',
     default: '1.0',
-    meaning: 'ratio 0..1 for the traceidratio samplers (decided from the trace id: whole traces kept)',
+    meaning:
+      'ratio 0..1 for the traceidratio samplers, decided from the trace id (whole traces kept); the spans carry it, and th in tracestate',
   },
   { name: 'OTEL_SERVICE_NAME', default: 'kong', meaning: 'service.name of spans and metrics' },
   { name: 'OTEL_RESOURCE_ATTRIBUTES', default: '', meaning: 'extra resource attributes: k1=v1,k2=v2' },
-  { name: 'OTEL_METRIC_EXPORT_INTERVAL', default: '60000', meaning: 'ms between metric exports' },
+  { name: 'OTEL_METRIC_EXPORT_INTERVAL', default: '60000', meaning: 'ms between metric exports (otlp, console)' },
   { name: 'OTEL_METRIC_EXPORT_TIMEOUT', default: '30000', meaning: 'ms allowed for one metric export' },
   {
     name: 'OTEL_BSP_MAX_QUEUE_SIZE',
@@ -178,17 +223,38 @@ export function loadTelemetryConfig(env: Env): LoadedTelemetryConfig {
     get('OTEL_EXPORTER_OTLP_ENDPOINT') ??
     get('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ??
     get('OTEL_EXPORTER_OTLP_METRICS_ENDPOINT');
-  const exporterKind = (name: string): ExporterKind => {
+  /** The names listed (the specification allows a list), known ones only; undefined when unset. */
+  const exporterList = <K extends string>(name: string, known: readonly K[]): K[] | undefined => {
     const raw = get(name);
-    if (raw === undefined) return anyEndpoint !== undefined ? 'otlp' : 'none';
-    // The specification allows a list; we run one exporter per signal, the first named.
-    const first = raw.split(',')[0].trim().toLowerCase();
-    if (first === 'otlp' || first === 'console' || first === 'none') return first;
-    warnings.push(`${name}="${raw}" is not otlp, console or none; using otlp`);
-    return 'otlp';
+    if (raw === undefined) return undefined;
+    const out: K[] = [];
+    for (const item of raw.split(',')) {
+      const v = item.trim().toLowerCase();
+      if (v === '' || v === 'none') continue;
+      if (known.includes(v as K)) {
+        if (!out.includes(v as K)) out.push(v as K);
+      } else {
+        warnings.push(`${name}: "${v}" is not one of ${known.join(', ')} or none; ignored`);
+      }
+    }
+    const onlyNone = raw.split(',').every((v) => ['', 'none'].includes(v.trim().toLowerCase()));
+    if (out.length === 0 && !onlyNone) {
+      warnings.push(`${name}="${raw}" names no exporter this agent has; using otlp`);
+      out.push('otlp' as K);
+    }
+    return out;
   };
-  const tracesExporter = exporterKind('OTEL_TRACES_EXPORTER');
-  const metricsExporter = exporterKind('OTEL_METRICS_EXPORTER');
+  const traceList = exporterList<'otlp' | 'console'>('OTEL_TRACES_EXPORTER', ['otlp', 'console']);
+  if (traceList !== undefined && traceList.length > 1) {
+    warnings.push(
+      `OTEL_TRACES_EXPORTER: one span exporter runs; using ${traceList[0]}, not ${traceList.slice(1).join(', ')}`,
+    );
+  }
+  const tracesExporter: TracesExporterKind =
+    traceList === undefined ? (anyEndpoint !== undefined ? 'otlp' : 'none') : (traceList[0] ?? 'none');
+  const metricsExporters =
+    exporterList<MetricsExporterKind>('OTEL_METRICS_EXPORTER', ['otlp', 'prometheus', 'console']) ??
+    (anyEndpoint !== undefined ? ['otlp' as const] : []);
 
   const target = (signal: 'TRACES' | 'METRICS'): OtlpTarget => {
     const pick = (suffix: string): [string, string | undefined] => {
@@ -197,11 +263,37 @@ export function loadTelemetryConfig(env: Env): LoadedTelemetryConfig {
       const v = get(specific);
       return v !== undefined ? [specific, v] : [generic, get(generic)];
     };
-    const [, url = DEFAULT_ENDPOINT] = pick('ENDPOINT');
+    const [protocolName, protocolRaw] = pick('PROTOCOL');
+    let protocol: OtlpProtocol = 'grpc';
+    if (protocolRaw !== undefined) {
+      const p = protocolRaw.toLowerCase() as OtlpProtocol;
+      if (OTLP_PROTOCOLS.includes(p)) protocol = p;
+      else warnings.push(`${protocolName}="${protocolRaw}" is not one of ${OTLP_PROTOCOLS.join(', ')}; using grpc`);
+    }
+    const [endpointName, endpoint] = pick('ENDPOINT');
     const [insecureName, insecureRaw] = pick('INSECURE');
     const insecureFlag = insecureRaw !== undefined && parseBool(insecureName, insecureRaw, warnings);
-    const { address, scheme } = grpcAddress(url);
-    const insecure = scheme === 'http' || (scheme === undefined && insecureFlag) || scheme === 'unix';
+    let address = '';
+    let httpUrl = '';
+    let url: string;
+    let insecure: boolean;
+    if (protocol === 'grpc') {
+      url = endpoint ?? DEFAULT_GRPC_ENDPOINT;
+      const parsed = grpcAddress(url);
+      address = parsed.address;
+      insecure = parsed.scheme === 'http' || (parsed.scheme === undefined && insecureFlag) || parsed.scheme === 'unix';
+    } else {
+      const specific = endpointName !== 'OTEL_EXPORTER_OTLP_ENDPOINT' && endpoint !== undefined;
+      httpUrl = httpSignalUrl(
+        endpointName,
+        endpoint ?? DEFAULT_HTTP_ENDPOINT,
+        specific,
+        SIGNAL_PATHS[signal],
+        warnings,
+      );
+      url = httpUrl;
+      insecure = httpUrl.startsWith('http:');
+    }
     const [certName, certPath] = pick('CERTIFICATE');
     let rootCertificate: Buffer | undefined;
     if (certPath !== undefined && !insecure) {
@@ -221,7 +313,9 @@ export function loadTelemetryConfig(env: Env): LoadedTelemetryConfig {
       else warnings.push(`${compressionName}="${compressionRaw}" is not gzip or none; using none`);
     }
     return {
+      protocol,
       address,
+      httpUrl,
       url,
       insecure,
       rootCertificate,
@@ -257,9 +351,13 @@ export function loadTelemetryConfig(env: Env): LoadedTelemetryConfig {
   return {
     config: {
       tracesExporter,
-      metricsExporter,
+      metricsExporters,
       traces: target('TRACES'),
       metrics: target('METRICS'),
+      prometheus: {
+        host: get('OTEL_EXPORTER_PROMETHEUS_HOST') ?? PROMETHEUS_DEFAULTS.host,
+        port: int('OTEL_EXPORTER_PROMETHEUS_PORT', PROMETHEUS_DEFAULTS.port, 1, 65535),
+      },
       sampler,
       samplerRatio,
       serviceName: get('OTEL_SERVICE_NAME') ?? 'kong',
@@ -281,6 +379,31 @@ export function loadTelemetryConfig(env: Env): LoadedTelemetryConfig {
     },
     warnings,
   };
+}
+
+/**
+ * The URL an OTLP/HTTP exporter POSTs one signal to, as the specification says: the generic
+ * endpoint is a base to which "v1/traces" or "v1/metrics" is appended; a per-signal endpoint is
+ * used as it is (with "/" when it has no path).
+ */
+export function httpSignalUrl(
+  name: string,
+  endpoint: string,
+  perSignal: boolean,
+  signalPath: string,
+  warnings: string[],
+): string {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
+  } catch {
+    const fallback = perSignal ? DEFAULT_HTTP_ENDPOINT + '/' + signalPath : DEFAULT_HTTP_ENDPOINT;
+    warnings.push(`${name}="${endpoint}" is not an http:// or https:// URL; using ${fallback}`);
+    return perSignal ? fallback : `${fallback}/${signalPath}`;
+  }
+  if (perSignal) return url.href;
+  return endpoint.endsWith('/') ? endpoint + signalPath : `${endpoint}/${signalPath}`;
 }
 
 /** "http://h:4317" -> "h:4317"; gRPC ignores any path. A bare "h:4317" has no scheme. */

@@ -28,7 +28,7 @@ import {
   ATTR_URL_SCHEME,
 } from '@opentelemetry/semantic-conventions';
 import { Method, METHOD_NAMES } from '../capture/exchange-layout';
-import type { EnrichedExchange } from '../enrich/enriched';
+import { ERROR_GRPC, type EnrichedExchange } from '../enrich/enriched';
 import type { PodInfo } from '../enrich/pods';
 import { DURATION_BUCKETS_S, SIZE_BUCKETS_BYTES, metricByName, type MetricName } from './metric-names';
 import {
@@ -214,7 +214,7 @@ export class HttpMetrics implements MetricProducer, HttpSeriesReader {
     const routeIndex = e.route === undefined ? 0 : e.route.index;
     const podIndex = e.pod === undefined ? 0 : e.pod.index;
     const tls = ex.tls ? 1 : 0;
-    const a = status | (ex.method << 16) | (e.errorKey << 20) | (tls << 24) | (e.responseSource << 25);
+    const a = seriesStatus(e) | (ex.method << 16) | (e.errorKey << 20) | (tls << 24) | (e.responseSource << 25);
     const set = this.server;
     let series = set.find(a, routeIndex, podIndex, routeIndex < 0 || podIndex < 0);
     if (series < 0) series = set.add(a, routeIndex, podIndex, serverAttributes(e));
@@ -237,7 +237,7 @@ export class HttpMetrics implements MetricProducer, HttpSeriesReader {
     this.t.upstreamAttempts++;
     const hostIndex = e.upstream === undefined ? 0 : e.upstream.index;
     const podIndex = e.pod === undefined ? 0 : e.pod.index;
-    const a = ex.status | (ex.method << 16) | (e.errorKey << 20);
+    const a = seriesStatus(e) | (ex.method << 16) | (e.errorKey << 20);
     const set = this.client;
     let series = set.find(a, hostIndex, podIndex, hostIndex < 0 || podIndex < 0);
     if (series < 0) series = set.add(a, hostIndex, podIndex, clientAttributes(e));
@@ -359,4 +359,13 @@ function histogramData(m: MetricName, dataPoints: DataPoint<Histogram>[]): Metri
     dataPointType: DataPointType.HISTOGRAM,
     dataPoints,
   };
+}
+
+/**
+ * The status part of a series key (16 bits). A failed gRPC call's error.type is its grpc-status,
+ * so that goes in the 6 bits above the HTTP status (3 digits, < 1024).
+ */
+function seriesStatus(e: EnrichedExchange): number {
+  const status = e.ex.status;
+  return e.errorKey === ERROR_GRPC ? status | ((Math.min(e.ex.grpcStatus, 62) + 1) << 10) : status;
 }

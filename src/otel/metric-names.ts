@@ -18,7 +18,7 @@ export interface MetricName {
  * client, so it would let any client mint series. Route and service names are bounded by Kong's
  * configuration.
  */
-const SERVER_ATTRS = [
+export const SERVER_ATTRIBUTES = [
   'http.request.method',
   'http.response.status_code',
   'http.route',
@@ -28,7 +28,7 @@ const SERVER_ATTRS = [
   'error.type',
   'kong.response.source',
 ];
-const CLIENT_ATTRS = [
+export const CLIENT_ATTRIBUTES = [
   'http.request.method',
   'http.response.status_code',
   'server.address',
@@ -53,7 +53,7 @@ export const METRICS: MetricName[] = [
     unit: 's',
     kind: 'histogram',
     description: 'Duration of requests Kong served, first request byte to last response byte',
-    attributes: SERVER_ATTRS,
+    attributes: SERVER_ATTRIBUTES,
   },
   {
     name: 'http.server.active_requests',
@@ -67,21 +67,21 @@ export const METRICS: MetricName[] = [
     unit: 's',
     kind: 'histogram',
     description: "Duration of Kong's upstream attempts (each retry counts)",
-    attributes: CLIENT_ATTRS,
+    attributes: CLIENT_ATTRIBUTES,
   },
   {
     name: 'http.server.request.body.size',
     unit: 'By',
     kind: 'histogram',
     description: 'Request body bytes of requests Kong served',
-    attributes: SERVER_ATTRS,
+    attributes: SERVER_ATTRIBUTES,
   },
   {
     name: 'http.server.response.body.size',
     unit: 'By',
     kind: 'histogram',
     description: 'Response body bytes of requests Kong served',
-    attributes: SERVER_ATTRS,
+    attributes: SERVER_ATTRIBUTES,
   },
   {
     name: 'kong.latency.proxy',
@@ -89,14 +89,14 @@ export const METRICS: MetricName[] = [
     kind: 'histogram',
     description:
       'Time in Kong before the first upstream byte (plugins, routing, request buffering); the whole request when Kong answered alone',
-    attributes: SERVER_ATTRS,
+    attributes: SERVER_ATTRIBUTES,
   },
   {
     name: 'kong.latency.upstream',
     unit: 's',
     kind: 'histogram',
     description: 'First upstream byte written to last upstream response byte, all attempts',
-    attributes: SERVER_ATTRS,
+    attributes: SERVER_ATTRIBUTES,
   },
   {
     name: 'kong_watcher.events.received',

@@ -1,13 +1,20 @@
 /**
  * The MeterProvider: HTTP metrics from the in-place aggregate (HttpMetrics), the agent's own
- * figures as observable instruments read once per collection, one periodic reader with cumulative
- * temporality.
+ * figures as observable instruments read once per collection, and a reader per exporter: a
+ * periodic one with cumulative temporality for each push exporter (OTLP, console), the
+ * Prometheus exporter for a scrape.
  */
 import { ValueType, type Observable } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
-import { MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import {
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type MetricReader,
+  type PushMetricExporter,
+} from '@opentelemetry/sdk-metrics';
 import { HttpMetrics, type ActiveRequests } from './http-metrics';
 import { metricByName } from './metric-names';
+import { CollectorNamedPrometheusExporter } from './prometheus-exporter';
 import { ATTR_CPU_MODE } from './semconv';
 import type { SpanQueueStats } from './span-queue';
 import { SCOPE } from './scope';
@@ -46,8 +53,10 @@ export const NO_SELF_STATS: SelfStats = {
 
 export interface MetricsOptions {
   resource: Resource;
-  /** undefined: metrics are aggregated (the stats line reads them) but never exported */
-  exporter?: PushMetricExporter;
+  /** none, and no prometheus: metrics are aggregated (the stats line reads them) but never exported */
+  exporters: PushMetricExporter[];
+  /** serve /metrics for a scrape */
+  prometheus?: { host: string; port: number; onError(err: Error): void };
   exportIntervalMs: number;
   exportTimeoutMs: number;
   spanStats: () => SpanQueueStats;
@@ -77,14 +86,20 @@ export class Metrics {
 
   constructor(opts: MetricsOptions) {
     this.http = new HttpMetrics(opts.resource, SCOPE, opts.activeRequests);
-    if (opts.exporter === undefined) return;
-    const reader = new PeriodicExportingMetricReader({
-      exporter: opts.exporter,
-      exportIntervalMillis: opts.exportIntervalMs,
-      exportTimeoutMillis: Math.min(opts.exportTimeoutMs, opts.exportIntervalMs),
-      metricProducers: [this.http],
-    });
-    this.provider = new MeterProvider({ resource: opts.resource, readers: [reader] });
+    const readers: MetricReader[] = opts.exporters.map(
+      (exporter) =>
+        new PeriodicExportingMetricReader({
+          exporter,
+          exportIntervalMillis: opts.exportIntervalMs,
+          exportTimeoutMillis: Math.min(opts.exportTimeoutMs, opts.exportIntervalMs),
+          metricProducers: [this.http],
+        }),
+    );
+    if (opts.prometheus !== undefined) {
+      readers.push(new CollectorNamedPrometheusExporter({ ...opts.prometheus, metricProducers: [this.http] }));
+    }
+    if (readers.length === 0) return;
+    this.provider = new MeterProvider({ resource: opts.resource, readers });
     this.registerSelfMetrics(opts.spanStats, opts.selfStats ?? (() => NO_SELF_STATS));
   }
 

@@ -61,6 +61,8 @@ export interface TraceExporterOptions {
   connections?: number;
   /** the collector accepted the request but refused some spans (OTLP partial success) */
   onRejected?(rejectedSpans: number, message: string): void;
+  /** each attempt as it ends, retries included: export health is known without waiting for the retries */
+  onAttempt?(ok: boolean, error?: Error): void;
 }
 
 export class OtlpGrpcTraceExporter implements SpanBatcher<Buffer> {
@@ -137,10 +139,12 @@ export class OtlpGrpcTraceExporter implements SpanBatcher<Buffer> {
       { deadline },
       (err: ServiceError | null, response?: Buffer) => {
         if (err === null || err === undefined) {
+          this.options.onAttempt?.(true);
           if (response !== undefined && response.length > 0) this.partialSuccess(response);
           done({ code: ExportResultCode.SUCCESS });
           return;
         }
+        this.options.onAttempt?.(false, err);
         const delay = backoffMs(attempt);
         if (!this.closed && RETRYABLE.has(err.code) && Date.now() + delay < deadline) {
           const timer = setTimeout(() => {

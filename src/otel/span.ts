@@ -28,6 +28,7 @@ import {
   ATTR_URL_SCHEME,
   ATTR_USER_AGENT_ORIGINAL,
 } from '@opentelemetry/semantic-conventions';
+import { ATTR_SAMPLING_RATIO, ATTR_SAMPLING_RULE } from '../enrich/sampler';
 import * as sc from './semconv';
 
 /** The attribute keys of exchange spans, by number: the encoder keeps each key's bytes once. */
@@ -77,6 +78,8 @@ export const SpanAttr = {
   RpcService: 42,
   RpcMethod: 43,
   RpcGrpcStatusCode: 44,
+  SamplingRule: 45,
+  SamplingRatio: 46,
 } as const;
 export type SpanAttr = number;
 
@@ -131,6 +134,8 @@ export const SPAN_ATTRIBUTE_NAMES: readonly string[] = [
   sc.ATTR_RPC_SERVICE,
   sc.ATTR_RPC_METHOD,
   sc.ATTR_RPC_GRPC_STATUS_CODE,
+  ATTR_SAMPLING_RULE,
+  ATTR_SAMPLING_RATIO,
 ];
 
 /**
@@ -154,6 +159,7 @@ const REPEATING: readonly SpanAttr[] = [
   SpanAttr.RpcSystem,
   SpanAttr.RpcService,
   SpanAttr.RpcMethod,
+  SpanAttr.SamplingRule,
 ];
 export const SPAN_ATTRIBUTE_REPEATS: readonly boolean[] = SPAN_ATTRIBUTE_NAMES.map((_, key) => REPEATING.includes(key));
 

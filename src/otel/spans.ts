@@ -17,6 +17,7 @@ import { ERROR_NAMES, ExchangeFlag, Method, METHOD_NAMES } from '../capture/exch
 import { LuaPhase } from '../capture/records';
 import type { EnrichedExchange } from '../enrich/enriched';
 import { METHOD_SPAN_NAMES } from '../enrich/kong/route-table';
+import { callerRatio, sampledTraceState } from '../enrich/sampler';
 import type { PodInfo } from '../enrich/pods';
 import { RPC_SYSTEM_VALUE_GRPC } from './semconv';
 import { LUA_PHASE_ATTR_OFFSET, SpanAttr, type AttributeWriter, type ExportSpan } from './span';
@@ -87,8 +88,9 @@ export class ExchangeSpan implements ExportSpan {
     return ex.isServer && (ex.flags & F_CALLER_CONTEXT) !== 0 && (ex.flags & F_PARENT_SPAN) !== 0;
   }
 
+  /** As received, with the sampler's `th` (src/enrich/sampler.ts). */
   get traceState(): string | undefined {
-    const ts = this.exchange.ex.traceState;
+    const ts = sampledTraceState(this.exchange.ex.traceState, this.exchange.sampling!);
     return ts === '' ? undefined : ts;
   }
 
@@ -173,6 +175,7 @@ export class ExchangeSpan implements ExportSpan {
     if (e.errorType !== undefined) w.str(SpanAttr.ErrorType, e.errorType);
     if (e.pod !== undefined) writePod(w, e.pod);
     writeRpc(w, e);
+    writeSampling(w, e);
   }
 
   private clientAttributes(w: AttributeWriter): void {
@@ -202,7 +205,16 @@ export class ExchangeSpan implements ExportSpan {
     if (e.errorType !== undefined) w.str(SpanAttr.ErrorType, e.errorType);
     if (e.pod !== undefined) writePod(w, e.pod);
     writeRpc(w, e);
+    writeSampling(w, e);
   }
+}
+
+/** How the span was kept: the rule, and the probability it had (for a caller's decision, what its tracestate states). */
+function writeSampling(w: AttributeWriter, e: EnrichedExchange): void {
+  const sampling = e.sampling!;
+  w.str(SpanAttr.SamplingRule, sampling.rule);
+  const ratio = sampling.ratio ?? callerRatio(e.ex.traceState);
+  if (ratio !== undefined) w.int(SpanAttr.SamplingRatio, ratio);
 }
 
 /** A frame string written from its bytes, when present. */

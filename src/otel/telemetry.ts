@@ -1,19 +1,31 @@
 /**
  * The OpenTelemetry output as one EnrichedSink: RED metrics aggregated in place and exported
- * periodically, and a span per sampled exchange through the bounded queue to the OTLP gRPC (or
- * console) exporter. Sampling was decided by the enrichment stage; this only formats.
+ * (OTLP, a Prometheus scrape, the console), and a span per sampled exchange through the bounded
+ * queue to the exporter the protocol names. Sampling was decided by the enrichment stage; this
+ * only formats.
+ *
+ * Spans over OTLP/gRPC go through our own encoder and gRPC client (otlp-grpc-trace-exporter.ts:
+ * the README's "Exporters" section has the A/B against the package); over OTLP/HTTP and to the
+ * console through the SDK's own exporters, which see our spans as ReadableSpans.
  */
-import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
+import { ConsoleSpanExporter } from '@opentelemetry/sdk-trace-node';
+import { OTLPTraceExporter as HttpJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as HttpProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { OTLPMetricExporter as GrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
+import { OTLPMetricExporter as HttpJsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPMetricExporter as HttpProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+import type { Resource } from '@opentelemetry/resources';
 import { AggregationTemporality, ConsoleMetricExporter, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
-import type { Attributes } from '@opentelemetry/api';
 import type { EnrichedExchange } from '../enrich/enriched';
 import type { EnrichedSink } from '../enrich/enricher';
 import type { Logger } from '../log';
 import { loadTelemetryConfig, type OtlpTarget, type TelemetryConfig } from './config';
-import { ConsoleSpanSink } from './console-span-sink';
+import { ExportHealth } from './export-health';
 import type { ActiveRequests, HttpSeriesReader, RequestTotals } from './http-metrics';
+import { observedAgentFactory } from './http-agent';
 import { Metrics, type SelfStats } from './metrics';
 import { grpcCredentials, grpcMetadata, OtlpGrpcTraceExporter } from './otlp-grpc-trace-exporter';
+import { SdkSpanSink } from './readable-span';
 import { buildResource } from './resource';
 import { SCOPE } from './scope';
 import { objectBatches, SpanQueue, type SpanBatcher, type SpanSink } from './span-queue';
@@ -31,7 +43,8 @@ export interface TelemetryStats {
   spansQueued: number;
   exportFailures: number;
   tracesExporter: TelemetryConfig['tracesExporter'];
-  metricsExporter: TelemetryConfig['metricsExporter'];
+  /** the metric exporters running, comma separated, or none */
+  metricsExporter: string;
 }
 
 export interface Telemetry extends EnrichedSink {
@@ -48,7 +61,7 @@ export interface Telemetry extends EnrichedSink {
   readonly config: TelemetryConfig;
 }
 
-/** Replacements for tests, and the agent's figures; anything omitted comes from `env`. */
+/** Replacements for tests and benchmarks, and the agent's figures; anything omitted comes from `env`. */
 export interface TelemetryOverrides {
   spanExporter?: SpanSink;
   metricExporter?: PushMetricExporter;
@@ -62,12 +75,16 @@ export function createTelemetry(env: Env, clock: WallClock, log: Log, overrides:
   const { config, warnings } = loadTelemetryConfig(env);
   for (const w of warnings) log.warn(w);
   const resource = buildResource(env, config.serviceName, config.resourceAttributes);
+  const health = new ExportHealth(log, 'span');
 
   const spanSink: SpanBatcher | undefined = overrides.spanExporter
     ? objectBatches(overrides.spanExporter)
-    : createSpanBatcher(config, resource.attributes, log);
-  const metricExporter = overrides.metricExporter ?? createMetricExporter(config);
-  if (spanSink === undefined && metricExporter === undefined) {
+    : createSpanBatcher(config, resource, log, health);
+  const metricExporters =
+    overrides.metricExporter !== undefined ? [overrides.metricExporter] : createMetricExporters(config);
+  const prometheus = config.metricsExporters.includes('prometheus');
+  const metricsExporter = overrides.metricExporter !== undefined ? 'otlp' : config.metricsExporters.join(',') || 'none';
+  if (spanSink === undefined && metricExporters.length === 0 && !prometheus) {
     log.info(
       config.exportDisabledByDefault
         ? 'OpenTelemetry export is off: set OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER) to send spans and metrics'
@@ -76,34 +93,23 @@ export function createTelemetry(env: Env, clock: WallClock, log: Log, overrides:
   } else {
     log.info('OpenTelemetry export', {
       traces:
-        spanSink === undefined
-          ? 'none'
-          : config.tracesExporter === 'otlp' && !overrides.spanExporter
-            ? config.traces.url
-            : config.tracesExporter,
+        spanSink === undefined ? 'none' : describe(config.tracesExporter, config.traces, !!overrides.spanExporter),
       metrics:
-        metricExporter === undefined
-          ? 'none'
-          : config.metricsExporter === 'otlp' && !overrides.metricExporter
-            ? config.metrics.url
-            : config.metricsExporter,
+        overrides.metricExporter !== undefined
+          ? 'otlp'
+          : config.metricsExporters
+              .map((k) =>
+                k === 'prometheus'
+                  ? `prometheus http://${config.prometheus.host}:${config.prometheus.port}/metrics`
+                  : describe(k, config.metrics, false),
+              )
+              .join(', ') || 'none',
       sampler: config.sampler,
       ratio: config.samplerRatio,
     });
   }
 
-  const queue =
-    spanSink === undefined
-      ? undefined
-      : new SpanQueue(spanSink, config.queue, {
-          onExportHealth(healthy, error) {
-            if (healthy) log.info('span export is working');
-            else
-              log.warn('span export failing; spans are dropped and counted until it recovers', {
-                error: error?.message,
-              });
-          },
-        });
+  const queue = spanSink === undefined ? undefined : new SpanQueue(spanSink, config.queue);
   const noQueueStats = {
     queued: 0,
     exported: 0,
@@ -117,7 +123,18 @@ export function createTelemetry(env: Env, clock: WallClock, log: Log, overrides:
   const spanStats = () => queue?.stats() ?? noQueueStats;
   const metrics = new Metrics({
     resource,
-    exporter: metricExporter,
+    exporters: metricExporters,
+    prometheus: prometheus
+      ? {
+          ...config.prometheus,
+          onError: (err) =>
+            log.warn('the prometheus exporter could not start; /metrics is not served', {
+              address: config.prometheus.host,
+              port: config.prometheus.port,
+              error: err.message,
+            }),
+        }
+      : undefined,
     exportIntervalMs: config.metricExportIntervalMs,
     exportTimeoutMs: config.metricExportTimeoutMs,
     spanStats,
@@ -157,7 +174,7 @@ export function createTelemetry(env: Env, clock: WallClock, log: Log, overrides:
         spansQueued: q.queued,
         exportFailures: q.exportFailures,
         tracesExporter: spanSink === undefined ? 'none' : config.tracesExporter,
-        metricsExporter: metricExporter === undefined ? 'none' : config.metricsExporter,
+        metricsExporter,
       };
     },
     async shutdown(deadlineMs) {
@@ -179,30 +196,67 @@ export function createTelemetry(env: Env, clock: WallClock, log: Log, overrides:
   };
 }
 
-function createSpanBatcher(config: TelemetryConfig, resourceAttributes: Attributes, log: Log): SpanBatcher | undefined {
-  if (config.tracesExporter === 'none') return undefined;
-  if (config.tracesExporter === 'console') return objectBatches(new ConsoleSpanSink());
-  let warned = false;
-  return new OtlpGrpcTraceExporter({
-    target: config.traces,
-    resourceAttributes,
-    scope: SCOPE,
-    connections: config.queue.maxConcurrentExports,
-    onRejected(rejectedSpans, message) {
-      // Once at warn level: a collector that refuses spans usually refuses every batch.
-      (warned ? log.debug : log.warn).call(log, 'the collector rejected spans', { rejectedSpans, message });
-      warned = true;
-    },
-  });
+/** For the start-up line: where an exporter sends. */
+function describe(kind: string, target: OtlpTarget, overridden: boolean): string {
+  if (kind !== 'otlp' || overridden) return kind;
+  return `${target.url} (${target.protocol})`;
 }
 
-function createMetricExporter(config: TelemetryConfig): PushMetricExporter | undefined {
-  if (config.metricsExporter === 'none') return undefined;
-  if (config.metricsExporter === 'console') return new ConsoleMetricExporter();
-  return new OTLPMetricExporter({
-    ...grpcOptions(config.metrics, 2),
-    temporalityPreference: AggregationTemporality.CUMULATIVE,
-  });
+function createSpanBatcher(
+  config: TelemetryConfig,
+  resource: Resource,
+  log: Log,
+  health: ExportHealth,
+): SpanBatcher | undefined {
+  if (config.tracesExporter === 'none') return undefined;
+  if (config.tracesExporter === 'console')
+    return objectBatches(new SdkSpanSink(new ConsoleSpanExporter(), resource, SCOPE));
+  const t = config.traces;
+  if (t.protocol === 'grpc') {
+    let warned = false;
+    return new OtlpGrpcTraceExporter({
+      target: t,
+      resourceAttributes: resource.attributes,
+      scope: SCOPE,
+      connections: config.queue.maxConcurrentExports,
+      onAttempt: health.attempt,
+      onRejected(rejectedSpans, message) {
+        // Once at warn level: a collector that refuses spans usually refuses every batch.
+        (warned ? log.debug : log.warn).call(log, 'the collector rejected spans', { rejectedSpans, message });
+        warned = true;
+      },
+    });
+  }
+  const options = {
+    ...httpOptions(t, config.queue.maxConcurrentExports),
+    httpAgentOptions: observedAgentFactory(health.attempt, t.rootCertificate),
+  };
+  const exporter =
+    t.protocol === 'http/protobuf' ? new HttpProtoTraceExporter(options) : new HttpJsonTraceExporter(options);
+  return objectBatches(new SdkSpanSink(exporter, resource, SCOPE));
+}
+
+function createMetricExporters(config: TelemetryConfig): PushMetricExporter[] {
+  const t = config.metrics;
+  const exporters: PushMetricExporter[] = [];
+  for (const kind of config.metricsExporters) {
+    if (kind === 'console') exporters.push(new ConsoleMetricExporter());
+    if (kind !== 'otlp') continue;
+    const temporalityPreference = AggregationTemporality.CUMULATIVE;
+    if (t.protocol === 'grpc') {
+      exporters.push(new GrpcMetricExporter({ ...grpcOptions(t, 2), temporalityPreference }));
+      continue;
+    }
+    const options = {
+      ...httpOptions(t, 2),
+      httpAgentOptions: { keepAlive: true, ...(t.rootCertificate !== undefined ? { ca: t.rootCertificate } : {}) },
+      temporalityPreference,
+    };
+    exporters.push(
+      t.protocol === 'http/protobuf' ? new HttpProtoMetricExporter(options) : new HttpJsonMetricExporter(options),
+    );
+  }
+  return exporters;
 }
 
 /** Explicit options, so what runs is what config.ts parsed (the exporter would read process.env). */
@@ -215,6 +269,16 @@ export function grpcOptions(t: OtlpTarget, concurrency: number) {
     timeoutMillis: t.timeoutMs,
     // Our queue caps exports in flight; a little slack so a request our queue already gave up
     // on (guard timeout) does not make the exporter refuse the next one.
+    concurrencyLimit: concurrency + 2,
+  };
+}
+
+function httpOptions(t: OtlpTarget, concurrency: number) {
+  return {
+    url: t.httpUrl,
+    headers: t.headers,
+    compression: t.compression as never,
+    timeoutMillis: t.timeoutMs,
     concurrencyLimit: concurrency + 2,
   };
 }

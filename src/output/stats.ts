@@ -61,6 +61,7 @@ export class StatsLine {
       protocol_errors: assembler?.protocolErrors ?? 0,
       dropped_requests: assembler?.droppedRequests ?? 0,
       evicted: assembler?.evicted ?? 0,
+      tls_unlinked: capture?.tlsUnlinked ?? 0,
       kong_processes: input.kongProcesses,
       rss_mib: Math.round(input.rssBytes / MIB),
       heap_mib: Math.round(input.heapUsedBytes / MIB),

@@ -5,39 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { METRICS } from '../../src/otel/metric-names';
 import { prometheusLabel, prometheusName, prometheusSeries } from '../../src/otel/prometheus-names';
+import { dashboardQueries, instantQuery, loadDashboard, panelsOf } from '../fixture/dashboard';
 
-const FILE = path.resolve(__dirname, '../../deploy/grafana/kong-watcher-dashboard.json');
-interface Target {
-  refId: string;
-  expr: string;
-}
-interface Panel {
-  id: number;
-  type: string;
-  title: string;
-  gridPos: Record<'h' | 'w' | 'x' | 'y', number>;
-  datasource?: { type?: string; uid?: string };
-  targets?: Target[];
-  panels?: Panel[];
-}
-interface Variable {
-  name: string;
-  type: string;
-  query: string | { query: string };
-}
-interface Dashboard {
-  uid: string;
-  title: string;
-  schemaVersion: number;
-  panels: Panel[];
-  templating: { list: Variable[] };
-}
-
-const dashboard = JSON.parse(fs.readFileSync(FILE, 'utf8')) as Dashboard;
+const dashboard = loadDashboard();
 
 /** Resource attributes the collector turns into labels (resource_to_telemetry_conversion). */
 const RESOURCE_LABELS = ['service.name', 'k8s.pod.name', 'k8s.namespace.name', 'k8s.node.name'].map(prometheusLabel);
@@ -97,24 +69,7 @@ const KNOWN_LABELS = new Set([
   ...METRICS.flatMap((m) => m.attributes.map(prometheusLabel)),
 ]);
 
-interface Query {
-  where: string;
-  expr: string;
-}
-
-function panelsOf(list: Panel[]): Panel[] {
-  return list.flatMap((p) => [p, ...panelsOf(p.panels ?? [])]);
-}
-
-function queries(): Query[] {
-  const fromPanels = panelsOf(dashboard.panels).flatMap((p) =>
-    (p.targets ?? []).map((t) => ({ where: `panel "${p.title}" ${t.refId}`, expr: t.expr })),
-  );
-  const fromVariables = dashboard.templating.list
-    .filter((v) => v.type === 'query')
-    .map((v) => ({ where: `variable $${v.name}`, expr: typeof v.query === 'string' ? v.query : v.query.query }));
-  return [...fromPanels, ...fromVariables];
-}
+const queries = () => dashboardQueries(dashboard);
 
 /** Metric names in a PromQL expression: identifiers outside label sets, strings and ranges, not called. */
 export function metricNames(expr: string): string[] {
@@ -174,6 +129,23 @@ test('the query parser finds metric and label names, and misses none', () => {
   assert.deepEqual(metricNames(expr), ['foo_seconds_bucket', 'bar_total']);
   assert.deepEqual(labelNames(expr).sort(), ['a', 'b', 'http_route', 'k', 'le']);
   assert.deepEqual(metricNames('label_values(m_count{x="1"}, y)'), ['m_count']);
+});
+
+test('the instant queries the end-to-end test sends: variables at All, windows given, label_values as group by', () => {
+  const windows = { rateInterval: '30s', range: '5m' };
+  assert.deepEqual(instantQuery('rate(a{p=~"$pod", r=~"${route}"}[$__rate_interval])', windows), {
+    expr: 'rate(a{p=~".*", r=~".*"}[30s])',
+  });
+  assert.deepEqual(instantQuery('label_values(m{ns=~"$namespace"}, k8s_pod_name)', windows), {
+    expr: 'group by (k8s_pod_name) (m{ns=~".*"})',
+    label: 'k8s_pod_name',
+  });
+  assert.equal(
+    instantQuery('label_replace(x, "c", "${1}xx", "s", "(.)")', windows).expr,
+    'label_replace(x, "c", "${1}xx", "s", "(.)")',
+  );
+  for (const q of queries())
+    assert.doesNotMatch(instantQuery(q.expr, windows).expr, /\$(?!\{1\})/, `${q.where}: a variable left`);
 });
 
 test('the dashboard is valid Grafana JSON with unique panel ids and a templated datasource', () => {

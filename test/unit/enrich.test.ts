@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { Exchange } from '../../src/capture/exchange';
 import { ErrorCode, ExchangeFlag, Method } from '../../src/capture/exchange-layout';
 import { AF_INET6 } from '../../src/capture/records';
-import { ERROR_STATUS, ResponseSource } from '../../src/enrich/enriched';
+import { ERROR_GRPC, ERROR_STATUS, ResponseSource } from '../../src/enrich/enriched';
 import type { RouteInfo } from '../../src/enrich/kong/route-table';
 import type { PodInfo } from '../../src/enrich/pods';
 import { Sampler, type SamplerKind } from '../../src/enrich/sampler';
@@ -62,6 +62,24 @@ test('error type: the error code, else status >= 500 for SERVER and >= 400 for C
   assert.equal(out[3].errorType, 'client_closed', 'the error code names it');
   assert.equal(out[3].errorKey, ErrorCode.ClientClosed);
   assert.equal(out[4].errorType, 'agent_stopped', 'the code wins over a good status');
+});
+
+test('gRPC: a failed call is an error by its grpc-status, the server codes of the semantic conventions, every code for a CLIENT', () => {
+  const server = serverSpec({ status: 200, grpcStatus: 14 });
+  const out = enrich([server, clientSpec(server, { status: 200, grpcStatus: 14 })]);
+  assert.equal(out[0].errorKey, ERROR_GRPC);
+  assert.equal(out[0].errorType, 'UNAVAILABLE', 'error.type names the code');
+  assert.equal(out[1].errorType, 'UNAVAILABLE', 'the attempt too');
+  const [notFoundServer, notFoundClient, ok, badGateway] = enrich([
+    serverSpec({ status: 200, grpcStatus: 5, attempts: 0 }),
+    clientSpec(serverSpec(), { status: 200, grpcStatus: 5 }),
+    serverSpec({ status: 200, grpcStatus: 0, attempts: 0 }),
+    serverSpec({ status: 502, grpcStatus: 14, attempts: 0 }),
+  ]);
+  assert.equal(notFoundServer.errorType, undefined, "NOT_FOUND is the caller's problem, not the server's");
+  assert.equal(notFoundClient.errorType, 'NOT_FOUND', 'but a CLIENT call failed');
+  assert.equal(ok.errorKey, 0);
+  assert.equal(badGateway.errorType, '502', 'an HTTP error status wins');
 });
 
 test("Kong's latency split adds up to the duration and is clamped inside the exchange", () => {
@@ -143,7 +161,7 @@ test("sampling keeps today's head samplers' semantics", () => {
   );
   assert.deepEqual(sampled('always_off', 1, [serverSpec()]), [false], 'always_off');
   assert.deepEqual(sampled('always_on', 1, [serverSpec()]), [true], 'always_on');
-  const sampledCaller = serverSpec({ flags: caller | F.Sampled, attempts: 0 });
+  const sampledCaller = serverSpec({ flags: caller | F.Sampled, attempts: 0, parentSpanId: '00f067aa0ba902b7' });
   assert.deepEqual(
     sampled('parentbased_always_off', 1, [sampledCaller]),
     [true],
@@ -152,10 +170,11 @@ test("sampling keeps today's head samplers' semantics", () => {
   assert.deepEqual(sampled('parentbased_always_off', 1, [serverSpec()]), [false], 'its root decides without one');
   assert.deepEqual(sampled('always_off', 1, [sampledCaller]), [false], 'not parent-based: the root decides');
 
-  const low = serverSpec({ traceId: '0123456789abcdef0000000000000001' });
+  // Kept when the trace id's last 56 bits reach the threshold (1 - ratio) * 2^56.
   const high = serverSpec({ traceId: '0123456789abcdef00ffffffffffffff' });
+  const low = serverSpec({ traceId: '0123456789abcdef0000000000000001' });
   assert.deepEqual(
-    sampled('traceidratio', 0.5, [low, clientSpec(low), high, clientSpec(high)]),
+    sampled('traceidratio', 0.5, [high, clientSpec(high), low, clientSpec(low)]),
     [true, true, false, false],
     'ratio from the trace id; a CLIENT follows its SERVER',
   );
@@ -172,8 +191,8 @@ test("sampling keeps today's head samplers' semantics", () => {
 
 test('a late CLIENT takes its SERVER decision from the recent ones, else its own trace id', () => {
   const sampler = new Sampler('traceidratio', 0.5);
-  const keptTrace = '0123456789abcdef0000000000000001';
-  const droppedTrace = '0123456789abcdef00ffffffffffffff';
+  const keptTrace = '0123456789abcdef00ffffffffffffff';
+  const droppedTrace = '0123456789abcdef0000000000000001';
   // The SERVER's own trace id decides it; its late attempt carries another trace id that would decide otherwise.
   const kept = serverSpec({ traceId: keptTrace, attempts: 1 });
   const dropped = serverSpec({ traceId: droppedTrace, attempts: 1 });

@@ -4,6 +4,11 @@
  *   metrics only:  decode -> enrich -> metrics
  *   with spans:    decode -> enrich -> metrics -> span -> OTLP encoder (every exchange sampled)
  *   with the log:  decode -> enrich -> metrics -> JSON request line (LOG_REQUESTS=true, written nowhere)
+ *   package spans: decode -> enrich -> metrics -> span kept -> ReadableSpan view -> the SDK's
+ *                  protobuf serializer and the copy its gRPC transport makes (what
+ *                  @opentelemetry/exporter-trace-otlp-grpc does per span, without the network)
+ *   SDK metrics:   decode -> enrich -> the SDK's histogram instruments, an attribute object per
+ *                  exchange (what the in-place aggregation of src/otel/http-metrics.ts replaces)
  *
  * A proxied request is two exchanges (SERVER + CLIENT): compare twice the figure per exchange with
  * the targets per request (<= 2 µs metrics only, <= 8 µs with every request exported as spans).
@@ -13,10 +18,18 @@
  *   npx tsc -p tsconfig.json --outDir /tmp/kw; ln -s $PWD/node_modules /tmp/kw/node_modules
  *   node /tmp/kw/test/unit/exchange-path.measure.js [seconds per arm, default 5] [arm name filter]
  */
+import { ValueType, type Attributes, type Histogram } from '@opentelemetry/api';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
 import { decodeBatch, type FrameSink } from '../../src/capture/batch-decoder';
 import type { Exchange } from '../../src/capture/exchange';
-import { Method } from '../../src/capture/exchange-layout';
+import { Method, METHOD_NAMES } from '../../src/capture/exchange-layout';
 import type { EnrichedExchange } from '../../src/enrich/enriched';
 import { Enricher, type EnrichedSink } from '../../src/enrich/enricher';
 import { RouteTable } from '../../src/enrich/kong/route-table';
@@ -26,7 +39,10 @@ import { createClock } from '../../src/clock';
 import { Logger } from '../../src/log';
 import { RequestLog } from '../../src/output/request-log';
 import { HttpMetrics } from '../../src/otel/http-metrics';
+import { DURATION_BUCKETS_S, SIZE_BUCKETS_BYTES } from '../../src/otel/metric-names';
 import { OtlpTraceEncoder } from '../../src/otel/otlp-trace-encoder';
+import { ReadableExportSpan } from '../../src/otel/readable-span';
+import type { ExportSpan } from '../../src/otel/span';
 import { ExchangeSpan } from '../../src/otel/spans';
 import { FRAME_BASE_NS, clientSpec, exchangeFrame, serverSpec } from './helpers/frames';
 
@@ -91,41 +107,121 @@ function routes(): RouteTable {
   return t;
 }
 
-/** The outputs under measurement: metrics always, spans and their encoding or the log when asked. */
+type SpanPath = 'own' | 'package' | undefined;
+const RESOURCE = resourceFromAttributes({ 'service.name': 'kong', 'host.name': 'bench' });
+const SCOPE = { name: 'kong-watcher', version: '0.1.0' };
+
+/** The HTTP metrics as an SDK user would record them: five histograms, attributes built per exchange. */
+class SdkInstruments {
+  private readonly duration: Histogram;
+  private readonly requestBody: Histogram;
+  private readonly responseBody: Histogram;
+  private readonly proxy: Histogram;
+  private readonly upstream: Histogram;
+  private readonly client: Histogram;
+  constructor() {
+    const reader = new PeriodicExportingMetricReader({
+      exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
+      exportIntervalMillis: 1e9,
+    });
+    const meter = new MeterProvider({ resource: RESOURCE, readers: [reader] }).getMeter('kong-watcher');
+    const seconds = {
+      unit: 's',
+      valueType: ValueType.DOUBLE,
+      advice: { explicitBucketBoundaries: DURATION_BUCKETS_S },
+    };
+    const bytes = { unit: 'By', valueType: ValueType.INT, advice: { explicitBucketBoundaries: SIZE_BUCKETS_BYTES } };
+    this.duration = meter.createHistogram('http.server.request.duration', seconds);
+    this.requestBody = meter.createHistogram('http.server.request.body.size', bytes);
+    this.responseBody = meter.createHistogram('http.server.response.body.size', bytes);
+    this.proxy = meter.createHistogram('kong.latency.proxy', seconds);
+    this.upstream = meter.createHistogram('kong.latency.upstream', seconds);
+    this.client = meter.createHistogram('http.client.request.duration', seconds);
+  }
+  record(e: EnrichedExchange): void {
+    const ex = e.ex;
+    if (!ex.isServer) {
+      const attrs: Attributes = {
+        'http.request.method': METHOD_NAMES[ex.method],
+        'http.response.status_code': ex.status,
+      };
+      if (e.upstream !== undefined) attrs['server.address'] = e.upstream.address;
+      if (e.errorType !== undefined) attrs['error.type'] = e.errorType;
+      this.client.record(e.durationNs / 1e9, attrs);
+      return;
+    }
+    const attrs: Attributes = {
+      'http.request.method': METHOD_NAMES[ex.method],
+      'url.scheme': ex.tls ? 'https' : 'http',
+      'http.response.status_code': ex.status,
+      'kong.response.source': e.responseSourceName,
+    };
+    if (e.route?.route !== undefined) attrs['http.route'] = e.route.route;
+    if (e.errorType !== undefined) attrs['error.type'] = e.errorType;
+    this.duration.record(e.durationNs / 1e9, attrs);
+    this.requestBody.record(ex.requestBodySize, attrs);
+    this.responseBody.record(ex.responseBodySize, attrs);
+    if (e.hasUpstreamSplit) {
+      this.proxy.record(e.beforeUpstreamNs / 1e9, attrs);
+      this.upstream.record(e.upstreamNs / 1e9, attrs);
+    } else {
+      this.proxy.record(e.durationNs / 1e9, attrs);
+    }
+  }
+}
+
+/** The outputs under measurement: metrics always (in place, or the SDK's), spans one way or the other, or the log. */
 class Outputs implements EnrichedSink {
   private spans = 0;
+  private readonly kept: ExportSpan[] = [];
   encodedBytes = 0;
   constructor(
-    private readonly metrics: HttpMetrics,
+    private readonly metrics: HttpMetrics | SdkInstruments,
+    private readonly spanPath: SpanPath,
     private readonly encoder: OtlpTraceEncoder | undefined,
     private readonly log: RequestLog | undefined,
   ) {}
   exchange(e: EnrichedExchange): void {
     this.metrics.record(e);
     this.log?.exchange(e);
-    if (this.encoder === undefined || !e.sampled) return;
-    // as the span queue does: encoded on arrival into the request being built
-    this.encoder.add(ExchangeSpan.of(e, clock));
+    if (this.spanPath === undefined || !e.sampled) return;
+    const span = ExchangeSpan.of(e, clock);
+    if (this.spanPath === 'own') {
+      // as the span queue does: encoded on arrival into the request being built
+      this.encoder!.add(span);
+    } else {
+      // as objectBatches does for a SpanSink: the span outlives its batch's turn
+      span.retain();
+      this.kept.push(span);
+    }
     if (++this.spans >= EXPORT_BATCH) this.flush();
   }
   flush(): void {
-    if (this.encoder === undefined || this.spans === 0) return;
-    const request = this.encoder.finish();
-    this.encodedBytes += request.length;
-    this.encoder.release(request); // as the exporter does once the request has been sent
+    if (this.spans === 0) return;
+    if (this.spanPath === 'own') {
+      const request = this.encoder!.finish();
+      this.encodedBytes += request.length;
+      this.encoder!.release(request); // as the exporter does once the request has been sent
+    } else if (this.spanPath === 'package') {
+      const bytes = ProtobufTraceSerializer.serializeRequest(
+        this.kept.map((s) => new ReadableExportSpan(s, RESOURCE, SCOPE)),
+      )!;
+      this.encodedBytes += Buffer.from(bytes).length; // the package's gRPC transport copies it
+      this.kept.length = 0;
+    }
     this.spans = 0;
   }
 }
 
-function arm(name: string, withSpans: boolean, withRoutes: boolean, withLog = false): void {
+function arm(name: string, spanPath: SpanPath, withRoutes: boolean, withLog = false, sdkMetrics = false): void {
   if (ONLY !== undefined && !name.includes(ONLY)) return;
+  const withSpans = spanPath !== undefined;
   const buf = batch();
-  const metrics = new HttpMetrics(resourceFromAttributes({ 'service.name': 'kong' }), { name: 'kong-watcher' });
-  const encoder = withSpans
-    ? new OtlpTraceEncoder({ 'service.name': 'kong', 'host.name': 'bench' }, { name: 'kong-watcher', version: '0.1.0' })
-    : undefined;
+  const metrics = sdkMetrics ? new SdkInstruments() : new HttpMetrics(RESOURCE, SCOPE);
+  const encoder =
+    spanPath === 'own' ? new OtlpTraceEncoder({ 'service.name': 'kong', 'host.name': 'bench' }, SCOPE) : undefined;
   const logger = new Logger({ level: 'info', json: true, write: () => undefined });
-  const outputs = new Outputs(metrics, encoder, withLog ? new RequestLog(logger, clock) : undefined);
+  const outputs = new Outputs(metrics, spanPath, encoder, withLog ? new RequestLog(logger, clock) : undefined);
   const enricher = new Enricher(outputs, {
     redactor: createRedactor(),
     routes: withRoutes ? routes() : undefined,
@@ -163,8 +259,10 @@ function arm(name: string, withSpans: boolean, withRoutes: boolean, withLog = fa
 console.log(
   `node ${process.version}, ${SECONDS} s per arm, ${PAIRS_PER_BATCH * 2} exchanges per batch (SERVER + CLIENT)`,
 );
-arm('metrics only', false, false);
-arm('metrics only, 22 Kong routes', false, true);
-arm('metrics + spans (all sampled)', true, false);
-arm('metrics + spans, 22 Kong routes', true, true);
-arm('metrics + JSON request log', false, false, true);
+arm('metrics only', undefined, false);
+arm('metrics only, 22 Kong routes', undefined, true);
+arm('metrics (SDK instruments), 22 Kong routes', undefined, true, false, true);
+arm('metrics + spans (all sampled)', 'own', false);
+arm('metrics + spans, 22 Kong routes', 'own', true);
+arm('metrics + spans (package serializer)', 'package', false);
+arm('metrics + JSON request log', undefined, false, true);

@@ -372,3 +372,54 @@ test('the DaemonSet overlay removes the sidecar it replaces', () => {
     'deletes the sidecar container',
   );
 });
+
+test('scrape annotations: the collector by default, each agent with the prometheus-scrape overlay', () => {
+  const collector = defined(
+    objects().find(({ object }) => object.kind === 'Deployment' && object.metadata.name === 'otel-collector'),
+    'Deployment/otel-collector',
+  ).object;
+  const template = workloadSpec(collector).template;
+  const annotations = template.metadata?.annotations ?? {};
+  assert.equal(annotations['prometheus.io/scrape'], 'true', 'the collector is scraped');
+  const config = parse(fs.readFileSync(COLLECTOR_CONFIG, 'utf8')) as CollectorConfig;
+  const exporterPort = /:(\d+)$/.exec(String(config.exporters?.prometheus?.endpoint))?.[1];
+  assert.equal(annotations['prometheus.io/port'], exporterPort, "on its prometheus exporter's port");
+  assert.ok(
+    template.spec?.containers[0].ports?.some((p) => String(p.containerPort) === exporterPort),
+    'a declared container port',
+  );
+
+  const dir = path.join(DEPLOY, 'prometheus-scrape');
+  const k = parse(fs.readFileSync(path.join(dir, 'kustomization.yaml'), 'utf8')) as Kustomization;
+  assert.deepEqual(k.resources, ['..'], 'an overlay of the sidecar layout');
+  const patch = parse(fs.readFileSync(path.join(dir, k.patches![0].path!), 'utf8')) as IDeployment;
+  assert.equal(patch.metadata?.name, 'kong', "patches Kong's Deployment");
+  const pod = patch.spec!.template;
+  const agent = defined(
+    pod.spec?.containers.find((c) => c.name === 'kong-ebpf-monitor'),
+    'the agent container',
+  );
+  const env = envOf(agent);
+  assert.match(String(env.get('OTEL_METRICS_EXPORTER')?.value), /(^|,)prometheus(,|$)/, 'the prometheus exporter on');
+  assert.equal(env.get('OTEL_EXPORTER_PROMETHEUS_HOST')?.value, '0.0.0.0', 'reachable from Prometheus');
+  const port = env.get('OTEL_EXPORTER_PROMETHEUS_PORT')?.value;
+  assert.equal(pod.metadata?.annotations?.['prometheus.io/port'], port, 'the annotation names its port');
+  assert.equal(pod.metadata?.annotations?.['prometheus.io/scrape'], 'true');
+  assert.equal(pod.metadata?.annotations?.['prometheus.io/path'], '/metrics');
+  assert.ok(
+    agent.ports?.some((p) => String(p.containerPort) === port && p.name === 'metrics'),
+    'a named container port',
+  );
+  // Validated as a whole Deployment once merged into the sidecar's (lists merge by name).
+  const base = defined(
+    objects().find(({ object }) => object.kind === 'Deployment' && object.metadata.name === 'kong'),
+    'Deployment/kong',
+  ).object;
+  const merged = structuredClone(base) as IDeployment;
+  const tpl = merged.spec!.template;
+  tpl.metadata = { ...tpl.metadata, annotations: { ...tpl.metadata?.annotations, ...pod.metadata?.annotations } };
+  const c = tpl.spec!.containers.find((x) => x.name === 'kong-ebpf-monitor')!;
+  c.env = [...(c.env ?? []).filter((e) => !env.has(e.name)), ...(agent.env ?? [])];
+  c.ports = [...(c.ports ?? []), ...(agent.ports ?? [])];
+  assert.doesNotThrow(() => new (modelFor('apps/v1', 'Deployment'))(merged).validate(), 'the merged Deployment');
+});

@@ -9,7 +9,7 @@ import { buildResourceAttributes } from '../../src/otel/resource';
 test('nothing configured: export off, said so by a flag', () => {
   const { config, warnings } = loadTelemetryConfig({});
   assert.equal(config.tracesExporter, 'none');
-  assert.equal(config.metricsExporter, 'none');
+  assert.deepEqual(config.metricsExporters, []);
   assert.equal(config.exportDisabledByDefault, true);
   assert.equal(config.sampler, 'parentbased_always_on');
   assert.equal(config.serviceName, 'kong');
@@ -26,8 +26,9 @@ test('an endpoint turns OTLP on for both signals; per-signal variables win', () 
     OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip',
   });
   assert.equal(config.tracesExporter, 'otlp');
-  assert.equal(config.metricsExporter, 'otlp');
+  assert.deepEqual(config.metricsExporters, ['otlp']);
   assert.equal(config.exportDisabledByDefault, false);
+  assert.equal(config.traces.protocol, 'grpc', 'gRPC unless told otherwise');
   assert.equal(config.traces.address, 'collector:4317');
   assert.equal(config.traces.insecure, true, 'http:// means plaintext');
   assert.equal(config.traces.timeoutMs, 2500);
@@ -50,7 +51,7 @@ test('exporter kinds, sampler, queue sizes; bad values warn and fall back', () =
     OTEL_METRIC_EXPORT_INTERVAL: '5000',
   });
   assert.equal(config.tracesExporter, 'console');
-  assert.equal(config.metricsExporter, 'none');
+  assert.deepEqual(config.metricsExporters, []);
   assert.equal(config.sampler, 'parentbased_traceidratio');
   assert.equal(config.samplerRatio, 0.25);
   assert.equal(config.queue.maxQueueSize, 1000);
@@ -87,6 +88,69 @@ test('TLS: no scheme + INSECURE decides; CERTIFICATE read as PEM; unreadable war
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('OTLP/HTTP: the signal path is appended to the base endpoint, a per-signal endpoint is used as it is', () => {
+  const base = loadTelemetryConfig({
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+  }).config;
+  assert.equal(base.traces.protocol, 'http/protobuf');
+  assert.equal(base.traces.httpUrl, 'http://collector:4318/v1/traces');
+  assert.equal(base.metrics.httpUrl, 'http://collector:4318/v1/metrics');
+  const withPath = loadTelemetryConfig({
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'https://gw.example/otlp/',
+  }).config;
+  assert.equal(withPath.traces.httpUrl, 'https://gw.example/otlp/v1/traces', 'a base path is kept, one slash');
+  assert.equal(withPath.traces.insecure, false, 'https: TLS');
+  const perSignal = loadTelemetryConfig({
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf',
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://tempo:4318/custom/path',
+    OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/json',
+    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://mimir:4318',
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4317',
+  }).config;
+  assert.equal(perSignal.traces.httpUrl, 'http://tempo:4318/custom/path', 'as it is');
+  assert.equal(perSignal.metrics.httpUrl, 'http://mimir:4318/', 'no path: the root, nothing appended');
+  assert.equal(perSignal.metrics.protocol, 'http/json');
+  const defaults = loadTelemetryConfig({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' });
+  assert.equal(defaults.config.traces.httpUrl, 'http://localhost:4318/v1/traces', "HTTP's default port");
+  const grpc = loadTelemetryConfig({ OTEL_TRACES_EXPORTER: 'otlp' }).config;
+  assert.equal(grpc.traces.address, 'localhost:4317', "gRPC's default port");
+  const bad = loadTelemetryConfig({
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'thrift',
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4317',
+  });
+  assert.equal(bad.config.traces.protocol, 'grpc', 'an unknown protocol falls back to grpc');
+  assert.equal(bad.warnings.length, 2, 'said once per signal');
+  const noScheme = loadTelemetryConfig({
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318',
+  });
+  assert.equal(noScheme.config.traces.httpUrl, 'http://localhost:4318/v1/traces');
+  assert.ok(
+    noScheme.warnings.some((w) => /not an http/.test(w)),
+    'an HTTP endpoint must be a URL',
+  );
+});
+
+test('metric exporters: a list runs each; prometheus host and port', () => {
+  const both = loadTelemetryConfig({
+    OTEL_METRICS_EXPORTER: 'otlp, prometheus',
+    OTEL_EXPORTER_PROMETHEUS_HOST: '0.0.0.0',
+    OTEL_EXPORTER_PROMETHEUS_PORT: '19464',
+  });
+  assert.deepEqual(both.config.metricsExporters, ['otlp', 'prometheus']);
+  assert.deepEqual(both.config.prometheus, { host: '0.0.0.0', port: 19464 });
+  assert.equal(both.config.tracesExporter, 'none', 'no endpoint: no spans unless asked');
+  const defaults = loadTelemetryConfig({ OTEL_METRICS_EXPORTER: 'prometheus' }).config;
+  assert.deepEqual(defaults.prometheus, { host: 'localhost', port: 9464 }, "the specification's defaults");
+  const odd = loadTelemetryConfig({ OTEL_METRICS_EXPORTER: 'prometheus,zipkin', OTEL_TRACES_EXPORTER: 'otlp,console' });
+  assert.deepEqual(odd.config.metricsExporters, ['prometheus'], 'unknown names are left out');
+  assert.equal(odd.config.tracesExporter, 'otlp', 'one span exporter: the first');
+  assert.equal(odd.warnings.length, 2, odd.warnings.join('; '));
+  assert.deepEqual(loadTelemetryConfig({ OTEL_METRICS_EXPORTER: 'none' }).config.metricsExporters, []);
 });
 
 test('grpcAddress: default ports, IPv6, paths ignored', () => {

@@ -176,6 +176,22 @@ test('client durations, body sizes and the Kong split histograms', async () => {
   assert.equal(m.totals().upstreamAttempts, 1);
 });
 
+test('failed gRPC calls: one series per grpc-status, named by error.type', async () => {
+  const m = new HttpMetrics(resource, scope);
+  const specs = [14, 14, 4, 0].map((grpcStatus) => serverSpec({ status: 200, grpcStatus, attempts: 0 }));
+  record(m, enrich(specs));
+  const duration = (await collect(m)).get('http.server.request.duration')!;
+  const byType = countBy(duration, (a) => a['error.type']);
+  assert.deepEqual(
+    [...byType].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    [
+      ['DEADLINE_EXCEEDED', 1],
+      ['UNAVAILABLE', 2],
+      [undefined, 1],
+    ],
+  );
+});
+
 test('errors, responses and requests without an answer in the totals', () => {
   const m = new HttpMetrics(resource, scope);
   record(
@@ -244,7 +260,7 @@ test('MeterProvider exports HTTP and self metrics with cumulative temporality', 
   active[Method.Get * 2] = 2;
   const m = new Metrics({
     resource,
-    exporter,
+    exporters: [exporter],
     exportIntervalMs: 60_000,
     exportTimeoutMs: 1000,
     spanStats: () => stats,

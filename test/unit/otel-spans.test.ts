@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { ConsoleSpanExporter } from '@opentelemetry/sdk-trace-node';
 import { decodeBatch } from '../../src/capture/batch-decoder';
 import { ErrorCode, ExchangeFlag, Method } from '../../src/capture/exchange-layout';
 import { LuaPhase } from '../../src/capture/records';
@@ -9,7 +11,7 @@ import { Enricher } from '../../src/enrich/enricher';
 import { RouteTable } from '../../src/enrich/kong/route-table';
 import { createRedactor } from '../../src/enrich/redact';
 import { Sampler } from '../../src/enrich/sampler';
-import { ConsoleSpanSink } from '../../src/otel/console-span-sink';
+import { SdkSpanSink } from '../../src/otel/readable-span';
 import { spanAttributes, spanIdHex, type ExportSpan } from '../../src/otel/span';
 import { ExchangeSpan } from '../../src/otel/spans';
 import { FRAME_BASE_NS, clientSpec, frameBatch, serverSpec, type ExchangeFrameSpec } from './helpers/frames';
@@ -231,22 +233,29 @@ test("a retained span holds its own copy of the frame: ids survive the batch's r
   assert.equal(spanAttributes(span)['url.path'], '/orders/42', 'strings read later come from the copy');
 });
 
-test('console exporter: one JSON line per span', () => {
-  const lines: string[] = [];
-  const sink = new ConsoleSpanSink((l) => lines.push(l));
-  const server = serverSpec({ startNs: 1_000_000_000, endNs: 2_000_000_001 });
-  let result: number | undefined;
-  sink.export(spans([server, clientSpec(server)]), (r) => (result = r.code));
-  assert.equal(result, 0, 'success');
-  const out = lines
-    .join('')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l));
-  assert.equal(out.length, 2, 'one line per span');
-  assert.equal(out[0].traceId, server.traceId);
-  assert.equal(out[0].startTimeUnixNano, '1700000001000000000');
-  assert.equal(out[0].endTimeUnixNano, '1700000002000000001');
-  assert.equal(out[0].attributes['http.request.method'], 'GET');
-  assert.equal(out[1].parentSpanId, server.spanId, 'the CLIENT line names its parent');
+test("OTEL_TRACES_EXPORTER=console: the SDK's console exporter prints our spans through the ReadableSpan view", () => {
+  const printed: unknown[] = [];
+  const dir = console.dir;
+  console.dir = (obj: unknown) => void printed.push(obj);
+  try {
+    const server = serverSpec({ startNs: 1_000_000_000, endNs: 2_000_000_001 });
+    const sink = new SdkSpanSink(new ConsoleSpanExporter(), resourceFromAttributes({ 'service.name': 'kong' }), {
+      name: 'kong-watcher',
+      version: '0.1.0',
+    });
+    let result: number | undefined;
+    sink.export(spans([server, clientSpec(server)]), (r) => (result = r.code));
+    assert.equal(result, 0, 'success');
+    assert.equal(printed.length, 2, 'one entry per span');
+    const [s, c] = printed as Record<string, any>[];
+    assert.equal(s.traceId, server.traceId);
+    assert.equal(s.id, server.spanId);
+    assert.equal(s.timestamp, 1_700_000_001_000_000, 'start in µs, as the SDK prints it');
+    assert.equal(s.duration, 1_000_000.001, 'duration in µs, exact');
+    assert.equal(s.attributes['http.request.method'], 'GET');
+    assert.equal(s.resource.attributes['service.name'], 'kong');
+    assert.equal(c.parentSpanContext.spanId, server.spanId, 'the CLIENT names its parent');
+  } finally {
+    console.dir = dir;
+  }
 });

@@ -11,8 +11,8 @@ import { enrich, fakeClock } from './helpers/pipeline';
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 
-const KEPT = '0123456789abcdef0000000000000001';
-const DROPPED = '0123456789abcdef00ffffffffffffff';
+const KEPT = '0123456789abcdef00ffffffffffffff';
+const DROPPED = '0123456789abcdef0000000000000001';
 
 function frames() {
   const kept = serverSpec({ traceId: KEPT });

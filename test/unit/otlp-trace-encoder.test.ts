@@ -5,11 +5,11 @@ import * as protoLoader from '@grpc/proto-loader';
 import { SpanKind, SpanStatusCode, type Attributes } from '@opentelemetry/api';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { ErrorCode, ExchangeFlag, Method } from '../../src/capture/exchange-layout';
 import { LuaPhase } from '../../src/capture/records';
 import { RouteTable } from '../../src/enrich/kong/route-table';
 import { OtlpTraceEncoder } from '../../src/otel/otlp-trace-encoder';
+import { ReadableExportSpan } from '../../src/otel/readable-span';
 import { spanAttributes, spanIdHex, type ExportSpan } from '../../src/otel/span';
 import { ExchangeSpan } from '../../src/otel/spans';
 import { clientSpec, serverSpec } from './helpers/frames';
@@ -312,39 +312,9 @@ test('ids out of range never throw: those bytes are zeros', () => {
   assert.equal(s.name, 'bad');
 });
 
-/**
- * A ReadableSpan over an ExportSpan, reading it in place: what the stock exporters would have been
- * given for the same span (and the shape of the adapter the agent can add for the SDK's exporters).
- */
+/** What the SDK's exporters are given for the same spans: the agent's ReadableSpan view (src/otel/readable-span.ts). */
 const sdkResource = resourceFromAttributes(RESOURCE);
-function asReadableSpan(r: ExportSpan): ReadableSpan {
-  const traceId = spanIdHex(r, r.traceIdAt, 16)!;
-  const parentSpanId = spanIdHex(r, r.parentSpanIdAt, 8);
-  const traceState = r.traceState === undefined ? undefined : { serialize: () => r.traceState! };
-  return {
-    name: r.name,
-    kind: r.kind,
-    spanContext: () =>
-      ({ traceId, spanId: spanIdHex(r, r.spanIdAt, 8)!, traceFlags: r.traceFlags, traceState }) as never,
-    parentSpanContext:
-      parentSpanId === undefined
-        ? undefined
-        : { traceId, spanId: parentSpanId, traceFlags: r.traceFlags, isRemote: r.parentIsRemote },
-    startTime: r.startTime([0, 0]),
-    endTime: r.endTime([0, 0]),
-    status: r.statusMessage === undefined ? { code: r.statusCode } : { code: r.statusCode, message: r.statusMessage },
-    attributes: spanAttributes(r),
-    links: [],
-    events: [],
-    duration: [0, 0],
-    ended: true,
-    resource: sdkResource,
-    instrumentationScope: SCOPE,
-    droppedAttributesCount: 0,
-    droppedEventsCount: 0,
-    droppedLinksCount: 0,
-  };
-}
+const asReadableSpan = (r: ExportSpan) => new ReadableExportSpan(r, sdkResource, SCOPE);
 
 test('decodes to exactly what the SDK serializer sends for the same spans', () => {
   const records = [...exchangeRecords(), ...edgeRecords()];
