@@ -24,6 +24,8 @@ export interface AbOptions {
   proxyPort: number;
   /** the gateway's h2c listener, for HTTP/2 arms */
   h2cPort: number;
+  /** the gateway's TLS listener, for TLS arms */
+  tlsPort: number;
   upstreamPort: number;
   gatewayCpu: number;
   loadCpu: string;
@@ -107,7 +109,11 @@ export async function runArm(
   extraEnv: Record<string, string> = {},
 ): Promise<ArmRun> {
   const result: ArmRun = { arm: arm.name, round, position };
-  const url = arm.h2 ? `http://127.0.0.1:${o.h2cPort}/api/bench` : `http://127.0.0.1:${o.proxyPort}/api/bench`;
+  const url = arm.h2
+    ? `http://127.0.0.1:${o.h2cPort}/api/bench`
+    : arm.tls
+      ? `https://127.0.0.1:${o.tlsPort}/api/bench`
+      : `http://127.0.0.1:${o.proxyPort}/api/bench`;
   // HTTP/2 arms: h2load, 10 streams per connection, a quarter of the connections; paced with --rps
   const load = (seconds: number, paced: boolean): Promise<WrkResult> =>
     arm.h2
@@ -134,6 +140,7 @@ export async function runArm(
     gateway = await startGateway({
       proxyPort: o.proxyPort,
       h2cPort: arm.h2 ? o.h2cPort : undefined,
+      tlsPort: arm.tls ? o.tlsPort : undefined,
       upstreamPort: o.upstreamPort,
       workers: 1,
       workerCpu: o.gatewayCpu,
@@ -154,7 +161,9 @@ export async function runArm(
         (l) => l.msg === 'monitoring Kong process' && l.pid === worker,
         30_000,
       );
-      if (arm.env.LUA_UPROBES === 'true' || arm.env.CAPTURE_MODE === 'libc') {
+      const uprobes =
+        arm.env.LUA_UPROBES === 'true' || arm.env.CAPTURE_MODE === 'libc' || arm.env.TLS_UPROBES !== 'false';
+      if (arm.kind === 'agent' && uprobes) {
         await sidecar.waitFor('uprobes attached', (l) => /uprobes (not )?attached/.test(String(l.msg)), 10_000);
       }
       rss = new RssSampler(sidecar.pid);

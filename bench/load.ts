@@ -26,6 +26,7 @@ export interface WrkResult {
 }
 
 export interface WrkOptions {
+  /** http:// or https:// (wrk does TLS without ALPN, so Kong's TLS listener answers HTTP/1.1) */
   url: string;
   seconds: number;
   connections: number;

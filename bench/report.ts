@@ -48,6 +48,7 @@ export interface BenchResult {
     env: Record<string, string>;
     spans: boolean;
     h2?: boolean;
+    tls?: boolean;
     /** the arm "added" figures are paired with (default "off") */
     baseline?: string;
   }[];
@@ -85,7 +86,7 @@ export function machineInfo(): Record<string, string> {
 
 /**
  * One arm's figures over the rounds. "added" figures are paired with the same round's run of the
- * arm's baseline ("off", or "h2-off" for the HTTP/2 arms).
+ * arm's baseline ("off", "h2-off" for the HTTP/2 arms, "tls-off" for the TLS arms).
  */
 export interface ArmSummary {
   arm: string;
@@ -103,6 +104,8 @@ export interface ArmSummary {
   nsPerHookRun?: Spread;
   /** hook runs x ns per run / request: the in-kernel part of the added worker CPU (and of others') */
   hookNsPerRequest?: Spread;
+  /** per BPF program: runs per request and ns per run */
+  hooksByProgram: { program: string; runsPerRequest?: Spread; nsPerRun?: Spread }[];
   fixedRateRps?: Spread;
   p50Us?: Spread;
   p99Us?: Spread;
@@ -141,6 +144,7 @@ export function summarize(result: BenchResult): ArmSummary[] {
           return off ? f(r, off) : undefined;
         }),
       );
+    const programs = [...new Set(ok.flatMap((r) => Object.keys(r.hooks?.byProgram ?? {})))].sort();
     const each = (f: (r: ArmRun) => number | undefined): Spread | undefined => spread(ok.map(f));
     const rps = (r: ArmRun): number => r.saturation?.rps ?? NaN;
     const stat = (r: ArmRun, key: string): number | undefined => num(r.agent?.counters?.[key]);
@@ -161,6 +165,17 @@ export function summarize(result: BenchResult): ArmSummary[] {
       hookRunsPerRequest: each((r) => r.hooks?.runsPerRequest),
       nsPerHookRun: each((r) => r.hooks?.nsPerRun),
       hookNsPerRequest: each((r) => (r.hooks && r.saturation ? r.hooks.runTimeNs / r.saturation.requests : undefined)),
+      hooksByProgram: programs.map((program) => ({
+        program,
+        runsPerRequest: each((r) => {
+          const p = r.hooks?.byProgram[program];
+          return p && r.saturation ? p.runs / r.saturation.requests : undefined;
+        }),
+        nsPerRun: each((r) => {
+          const p = r.hooks?.byProgram[program];
+          return p && p.runs > 0 ? p.ns / p.runs : undefined;
+        }),
+      })),
       fixedRateRps: each((r) => r.latency?.rps),
       p50Us: each((r) => r.latency?.latencyP50Us),
       p99Us: each((r) => r.latency?.latencyP99Us),
@@ -393,7 +408,7 @@ export function markdown(result: BenchResult): string {
   lines.push(
     `- ${String(o.rounds)} interleaved rounds (arm order rotated each round, fresh gateway per arm). ` +
       'Cells: median [min..max] over rounds; "added" figures are paired with the same round\'s "off" run ' +
-      '("h2-off" for the HTTP/2 arms, whose load is h2load: no latency percentiles). ' +
+      '("h2-off" for the HTTP/2 arms, whose load is h2load: no latency percentiles; "tls-off" for the TLS arms). ' +
       'The no-op control (a process that attaches nothing) shows the noise floor.',
   );
   lines.push('');
@@ -408,7 +423,7 @@ export function markdown(result: BenchResult): string {
   lines.push('');
   lines.push('## Cost to the gateway (saturation and fixed rate)', '');
   lines.push(
-    '| arm | req/s | ratio to off | 1/rps added µs | worker CPU µs/req | added worker CPU µs/req | hook runs/req | ns/run | fixed rate achieved req/s | p50 µs | p99 µs | added p50 µs | added p99 µs |',
+    '| arm | req/s | ratio to baseline | 1/rps added µs | worker CPU µs/req | added worker CPU µs/req | hook runs/req | ns/run | fixed rate achieved req/s | p50 µs | p99 µs | added p50 µs | added p99 µs |',
   );
   lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const s of sums) {
@@ -417,12 +432,29 @@ export function markdown(result: BenchResult): string {
     );
   }
   lines.push('');
+  lines.push('## In-kernel cost per program (saturation)', '');
+  lines.push(
+    'Runs per proxied request and ns per run (bpf_stats), programs that ran at least once per 100 requests. ' +
+      'A uprobe adds its trap (about 10 µs, 12 µs for a uretprobe, on this VM), which bpf_stats does not count.',
+    '',
+    '| arm | program | runs/req | ns/run |',
+    '| --- | --- | --- | --- |',
+  );
+  for (const s of sums) {
+    for (const p of s.hooksByProgram) {
+      if ((p.runsPerRequest?.median ?? 0) < 0.01) continue;
+      lines.push(`| ${s.arm} | ${p.program} | ${fmt(p.runsPerRequest, 2)} | ${fmt(p.nsPerRun, 0)} |`);
+    }
+  }
+  lines.push('');
   lines.push('## Cost of the agent itself', '');
   lines.push(
     '| arm | agent CPU µs/req (saturation) | at fixed rate | RSS steady MiB | RSS peak MiB | events lost | requests seen / logged | spans received / request | spans dropped | CPU 1 busy % |',
   );
   lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-  for (const s of sums.filter((x) => x.arm !== 'off')) {
+  // The baselines ("off", "h2-off", "tls-off") run no sidecar.
+  const baselines = new Set(['off', ...result.arms.flatMap((a) => (a.baseline ? [a.baseline] : []))]);
+  for (const s of sums.filter((x) => !baselines.has(x.arm))) {
     lines.push(
       `| ${s.arm} | ${fmt(s.agentCpuUs, 2)} | ${fmt(s.agentCpuUsFixedRate, 2)} | ${fmt(s.rssSteadyMiB)} | ${fmt(s.rssPeakMiB)} | ${fmt(s.lostEvents, 0)} | ${fmt(s.requestsSeen, 3)} | ${fmt(s.spansPerRequest, 2)} | ${fmt(s.spansDropped, 0)} | ${fmt(s.cpu1Busy, 0)} |`,
     );

@@ -30,6 +30,7 @@ const OUT = path.join(ROOT, 'bench', 'out');
 const PROXY_PORT = 19400;
 const UPSTREAM_PORT = 19401;
 const H2C_PORT = 19403;
+const TLS_PORT = 19402;
 const GATEWAY_CPU = 0;
 const LOAD_CPU = '1';
 
@@ -169,7 +170,7 @@ async function main(): Promise<void> {
     receiver = await startReceiverProcess(LOAD_CPU);
     const endpoint = `http://127.0.0.1:${receiver.port}`;
     const allArms = arms(endpoint);
-    // An arm comes with the arm it is paired with ("off", or "h2-off" for the HTTP/2 arms).
+    // An arm comes with the arm it is paired with ("off", "h2-off" for the HTTP/2 arms, "tls-off" for the TLS arms).
     const wanted = new Set(o.arms ?? allArms.map((a) => a.name));
     for (const a of allArms) if (wanted.has(a.name)) wanted.add(a.baseline ?? 'off');
     const chosen = allArms.filter((a) => wanted.has(a.name) || a.name === 'off');
@@ -181,6 +182,7 @@ async function main(): Promise<void> {
       connections: o.connections,
       proxyPort: PROXY_PORT,
       h2cPort: H2C_PORT,
+      tlsPort: TLS_PORT,
       upstreamPort: UPSTREAM_PORT,
       gatewayCpu: GATEWAY_CPU,
       loadCpu: LOAD_CPU,
@@ -273,6 +275,7 @@ async function main(): Promise<void> {
         env: a.env,
         spans: a.spans,
         h2: a.h2,
+        tls: a.tls,
         baseline: a.baseline,
       })),
       runs,

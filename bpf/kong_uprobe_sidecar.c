@@ -17,6 +17,12 @@
  * of the node they are the hottest syscalls. recvmsg/sendmsg are not hooked: nginx uses them
  * only for unix and UDP channels. The libc uprobes are a selectable alternative; the Lua uprobes
  * add time in Kong's Lua, which no syscall shows.
+ *
+ * TLS: OpenSSL moves the ciphertext with read()/write(), which are not hooked, so a TLS socket's
+ * hooked syscalls carry no payload. Its plaintext comes from uprobes on nginx's own TLS recv and
+ * send (ngx_ssl_recv, ngx_ssl_write), else on the libssl the worker maps (SSL_read/SSL_write and
+ * their _ex forms, tied to the socket by SSL_set_fd), and goes into the same DATA records
+ * (KW_DATA_TLS) on the socket's connection id.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -35,6 +41,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define KW_RCV_SHUTDOWN 1
 #define KW_EAGAIN 11
 #define KW_EINPROGRESS 115
+#define KW_MSG_PEEK 2
 /* iovecs walked per readv/writev: nginx's chains are short; a longer one sets
  * KW_DATA_TAIL_UNKNOWN rather than send a tail that is not the transfer's end. */
 #define KW_MAX_IOV 16
@@ -42,6 +49,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * Debian's nginx has no DWARF to read them from. */
 #define KW_NGX_REQUEST_CONNECTION_OFF 8
 #define KW_NGX_CONNECTION_FD_OFF 24
+/* ngx_ssl_write's result when the connection is broken (NGX_AGAIN, -2, is a retry) */
+#define KW_NGX_ERROR -1
+/* DATA records one ngx_ssl_recv/ngx_ssl_write call is cut into, KW_MAX_CAPTURE bytes each:
+ * 256 KiB, nginx's HTTP/2 read buffer (http2_recv_buffer_size), read whole when a client uploads
+ * faster than nginx reads. One SSL_read returns a TLS record (16 KiB at most) and needs none. */
+#define KW_TLS_CHUNKS 16
 
 /* Hides a value from the compiler so the masks below survive optimisation: clang drops a mask
  * it can prove redundant, and the verifier then cannot bound the length. */
@@ -69,7 +82,9 @@ struct kw_conn_state {
 	/* Not a TCP socket over IP (files, pipes, AF_UNIX, UDP): later hits on the fd cost one
 	 * lookup instead of an fd table walk. */
 	__u8 ignored;
-	__u8 _pad[5];
+	/* TLS: its plaintext comes from the TLS uprobes, and its syscalls carry ciphertext. */
+	__u8 tls;
+	__u8 _pad[4];
 };
 
 struct kw_libc_call {
@@ -84,6 +99,26 @@ struct kw_lua_call {
 	__u64 start_ns;
 	__u64 request_ptr;
 	__u64 phase;
+};
+
+/* An SSL object of one process. */
+struct kw_ssl_key {
+	__u32 tgid;
+	__u32 _pad;
+	__u64 ssl;
+};
+
+struct kw_ssl_link {
+	__s32 fd; /* < 0: first used with no SSL_set_fd seen (made before the agent attached): counted once */
+	__u32 _pad;
+};
+
+/* SSL_read/SSL_write[_ex] (or ngx_ssl_recv/ngx_ssl_write) arguments from entry to return. */
+struct kw_ssl_call {
+	__u64 ssl; /* the SSL object (or nginx's ngx_connection_t) */
+	__u64 buf;
+	__u64 num;       /* bytes asked for */
+	__u64 count_ptr; /* the _ex forms' size_t *: the count moved; 0 for SSL_read/SSL_write */
 };
 
 /* The DATA record is built here, not on the 512-byte stack. The slack lets the verifier accept
@@ -133,6 +168,23 @@ struct {
 	__type(key, __u64);
 	__type(value, struct kw_libc_call);
 } kw_libc_calls SEC(".maps");
+
+/* The socket fd of each SSL object, from SSL_set_fd. LRU: nothing frees an entry (SSL_free is not
+ * hooked, to spare a trap per connection); SSL_set_fd overwrites it when the address is reused. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct kw_ssl_key);
+	__type(value, struct kw_ssl_link);
+} kw_ssl_fds SEC(".maps");
+
+/* SSL read/write entry arguments, keyed by pid_tgid, until the matching uretprobe. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct kw_ssl_call);
+} kw_ssl_calls SEC(".maps");
 
 /* Lua phase handler entry, keyed by pid_tgid, until the handler returns. */
 struct {
@@ -364,16 +416,23 @@ static __always_inline void kw_copy_iov(struct kw_data_scratch *s, __u64 iov, __
 }
 
 /* One read or write that returned ret. buf is a buffer, or an iovec array when iovcnt > 0;
- * 0 when the bytes are not in user memory (sendfile). */
-static __always_inline void kw_data(struct task_struct *task, __u32 tgid, long ret, __u32 fd, __u64 buf,
-				    __u32 iovcnt, __u8 op, __u8 source)
+ * 0 when the bytes are not in user memory (sendfile). flags: KW_DATA_TLS for TLS plaintext.
+ * Returns the record sent (still in this CPU's scratch), or NULL when none was. */
+static __always_inline struct kw_data_scratch *kw_data(struct task_struct *task, __u32 tgid, long ret, __u32 fd,
+						       __u64 buf, __u32 iovcnt, __u8 op, __u8 source, __u8 flags)
 {
 	struct kw_conn_state *state = kw_conn_get(task, tgid, fd);
 	struct kw_data_scratch *s;
 	__u32 cpu, moved, cap, captured;
 
 	if (!state || state->ignored)
-		return;
+		return NULL;
+	/* Ciphertext never reaches the assembler. sendfile is let through: on a TLS socket it moves
+	 * plaintext for kernel TLS. */
+	if (flags & KW_DATA_TLS)
+		state->tls = 1;
+	else if (state->tls && ret > 0 && source != KW_SRC_SENDFILE)
+		return NULL;
 	if (ret > 0) {
 		if (op == KW_OP_READ)
 			state->bytes_read += ret;
@@ -383,7 +442,7 @@ static __always_inline void kw_data(struct task_struct *task, __u32 tgid, long r
 	cpu = bpf_get_smp_processor_id();
 	s = bpf_map_lookup_elem(&kw_scratch, &cpu);
 	if (!s)
-		return;
+		return NULL;
 	kw_fill_header(&s->ev.hdr, KW_EVENT_DATA, tgid);
 	s->ev.conn_id = state->conn_id;
 	s->ev.result = ret;
@@ -391,7 +450,7 @@ static __always_inline void kw_data(struct task_struct *task, __u32 tgid, long r
 	s->ev.op = op;
 	s->ev.direction = state->direction;
 	s->ev.source = source;
-	s->ev.flags = 0;
+	s->ev.flags = flags;
 	s->ev.captured_len = 0;
 	s->ev.tail_len = 0;
 	__builtin_memset(s->ev._pad, 0, sizeof(s->ev._pad));
@@ -412,14 +471,54 @@ static __always_inline void kw_data(struct task_struct *task, __u32 tgid, long r
 		s->ev.flags |= KW_DATA_TRUNCATED;
 	kw_opaque(captured);
 	kw_output(s, offsetof(struct kw_data_event, data) + (captured & (2 * KW_MAX_CAPTURE - 1)));
+	return s;
+}
+
+/* The rest of a TLS call that moved more than a record holds, after kw_data sent its first
+ * KW_MAX_CAPTURE bytes from this CPU's scratch: consecutive records on the same connection (the
+ * first one's header), as if read (or written) one after the other. Each record is whole unless
+ * CAPTURE_BYTES is smaller (no tails then). A global function: the verifier checks it once, not
+ * once per path through kw_data. */
+__noinline int kw_data_rest(__u64 buf, long off, long moved)
+{
+	__u32 cap = kw_capture_bytes < KW_MAX_CAPTURE ? kw_capture_bytes : KW_MAX_CAPTURE;
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct kw_data_scratch *s = bpf_map_lookup_elem(&kw_scratch, &cpu);
+
+	if (!s)
+		return 0;
+	for (int i = 1; i < KW_TLS_CHUNKS; i++) {
+		__u32 chunk, copy;
+
+		if (off >= moved)
+			return 0;
+		/* the last record takes all that is left */
+		chunk = moved - off > KW_MAX_CAPTURE && i < KW_TLS_CHUNKS - 1 ? KW_MAX_CAPTURE : moved - off;
+		copy = chunk < cap ? chunk : cap;
+		kw_opaque(copy);
+		if (bpf_probe_read_user(s->ev.data, copy & (2 * KW_MAX_CAPTURE - 1), (void *)(buf + off)))
+			copy = 0;
+		s->ev.hdr.timestamp_ns = bpf_ktime_get_ns();
+		s->ev.result = chunk;
+		s->ev.flags = copy < chunk ? KW_DATA_TLS | KW_DATA_TRUNCATED | KW_DATA_TAIL_UNKNOWN : KW_DATA_TLS;
+		s->ev.captured_len = copy;
+		s->ev.tail_len = 0;
+		kw_opaque(copy);
+		kw_output(s, offsetof(struct kw_data_event, data) + (copy & (2 * KW_MAX_CAPTURE - 1)));
+		off += chunk;
+	}
+	return 0;
 }
 
 /* ---- syscall tracepoints: the default data path ---- */
 
 /* Exit of a syscall whose arguments are (fd, buf-or-iov, count-or-iovcnt). The bitmap test
  * comes first and costs the rest of the node one load; EAGAIN (a non-blocking socket with
- * nothing to read) is dropped before any map work. */
-static __always_inline int kw_io_exit(long ret, __u8 op, __u8 source, bool iov, bool in_user_memory)
+ * nothing to read) is dropped before any map work. With peek_arg4, bytes a recv(MSG_PEEK) looked
+ * at are dropped: they are read again later (nginx peeks at a TLS listener's first byte, and at
+ * idle upstream keep-alive connections); its EOF and errors still count. */
+static __always_inline int kw_io_exit(long ret, __u8 op, __u8 source, bool iov, bool in_user_memory,
+				      bool peek_arg4)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u32 tgid = task->tgid;
@@ -428,40 +527,42 @@ static __always_inline int kw_io_exit(long ret, __u8 op, __u8 source, bool iov, 
 	if (!kw_monitored(tgid) || ret == -KW_EAGAIN)
 		return 0;
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	if (peek_arg4 && ret > 0 && (PT_REGS_PARM4_SYSCALL(regs) & KW_MSG_PEEK))
+		return 0;
 	kw_data(task, tgid, ret, PT_REGS_PARM1_SYSCALL(regs), in_user_memory ? PT_REGS_PARM2_SYSCALL(regs) : 0,
-		iov ? (__u32)PT_REGS_PARM3_SYSCALL(regs) : 0, op, source);
+		iov ? (__u32)PT_REGS_PARM3_SYSCALL(regs) : 0, op, source, 0);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
 int kw_recvfrom(struct trace_event_raw_sys_exit *ctx)
 {
-	return kw_io_exit(ctx->ret, KW_OP_READ, KW_SRC_RECVFROM, false, true);
+	return kw_io_exit(ctx->ret, KW_OP_READ, KW_SRC_RECVFROM, false, true, true);
 }
 
 SEC("tracepoint/syscalls/sys_exit_readv")
 int kw_readv(struct trace_event_raw_sys_exit *ctx)
 {
-	return kw_io_exit(ctx->ret, KW_OP_READ, KW_SRC_READV, true, true);
+	return kw_io_exit(ctx->ret, KW_OP_READ, KW_SRC_READV, true, true, false);
 }
 
 SEC("tracepoint/syscalls/sys_exit_sendto")
 int kw_sendto(struct trace_event_raw_sys_exit *ctx)
 {
-	return kw_io_exit(ctx->ret, KW_OP_WRITE, KW_SRC_SENDTO, false, true);
+	return kw_io_exit(ctx->ret, KW_OP_WRITE, KW_SRC_SENDTO, false, true, false);
 }
 
 SEC("tracepoint/syscalls/sys_exit_writev")
 int kw_writev(struct trace_event_raw_sys_exit *ctx)
 {
-	return kw_io_exit(ctx->ret, KW_OP_WRITE, KW_SRC_WRITEV, true, true);
+	return kw_io_exit(ctx->ret, KW_OP_WRITE, KW_SRC_WRITEV, true, true, false);
 }
 
 /* sendfile(out_fd, in_fd, offset, count): bytes come from a file, so only the count is known. */
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
 int kw_sendfile(struct trace_event_raw_sys_exit *ctx)
 {
-	return kw_io_exit(ctx->ret, KW_OP_WRITE, KW_SRC_SENDFILE, false, false);
+	return kw_io_exit(ctx->ret, KW_OP_WRITE, KW_SRC_SENDFILE, false, false, false);
 }
 
 /* ---- connection lifetime (attached in every data path mode) ---- */
@@ -736,7 +837,7 @@ static __always_inline int kw_libc_return(long ret, __u8 op, __u8 source)
 	bpf_map_delete_elem(&kw_libc_calls, &pid_tgid);
 	if (ret < 0)
 		return 0;
-	kw_data(bpf_get_current_task_btf(), tgid, ret, call.fd, call.buf, call.iov ? call.iovcnt : 0, op, source);
+	kw_data(bpf_get_current_task_btf(), tgid, ret, call.fd, call.buf, call.iov ? call.iovcnt : 0, op, source, 0);
 	return 0;
 }
 
@@ -776,4 +877,210 @@ SEC("uretprobe")
 int BPF_KRETPROBE(kw_libc_wr_ret, long ret)
 {
 	return kw_libc_return(ret, KW_OP_WRITE, KW_SRC_LIBC_WRITE);
+}
+
+/* ---- TLS plaintext (on by default), first choice: nginx's own TLS recv and send ----
+ * ngx_ssl_recv(c, buf, size) and ngx_ssl_write(c, data, size) are c->recv and c->send of every
+ * TLS connection nginx has: clients, https upstreams, Lua cosockets, HTTP/2. One call per read
+ * event (nginx loops over SSL_read inside, and reads early data there too), and the socket is
+ * c->fd: nothing to link, connections older than the agent included. Their first instruction is
+ * a push, which the kernel emulates, where SSL_read's needs a single-step: a probed call costs
+ * about 10 µs here instead of 25. A plaintext connection never calls them. */
+
+SEC("uprobe")
+int BPF_KPROBE(kw_ngx_ssl_enter, void *c, void *buf, __u64 size)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct kw_ssl_call call = {.ssl = (__u64)c, .buf = (__u64)buf, .num = size};
+
+	if (!kw_monitored(pid_tgid >> 32))
+		return 0;
+	bpf_map_update_elem(&kw_ssl_calls, &pid_tgid, &call, BPF_ANY);
+	return 0;
+}
+
+/* ret: bytes moved; 0 for a read at the peer's end; NGX_AGAIN; or NGX_ERROR, after which nginx
+ * drops the connection: a write that failed so is reported with the bytes nginx tried to send,
+ * so that the answer's status is known (nginx logs it). A call that moved more than one record
+ * holds is reported as consecutive reads (or writes) of KW_MAX_CAPTURE bytes, so that every byte
+ * is copied: HTTP/2's frames are found in all of them. */
+static __always_inline int kw_ngx_ssl_return(long ret, __u8 op, __u8 source)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct kw_ssl_call *found, call;
+	struct kw_data_scratch *s;
+	struct kw_conn_state *state;
+	__s32 fd = -1;
+	long moved = ret, first;
+	__u64 key;
+
+	if (!kw_monitored(tgid))
+		return 0;
+	found = bpf_map_lookup_elem(&kw_ssl_calls, &pid_tgid);
+	if (!found)
+		return 0;
+	call = *found;
+	bpf_map_delete_elem(&kw_ssl_calls, &pid_tgid);
+	if (op == KW_OP_WRITE && ret == KW_NGX_ERROR) {
+		if (call.num == 0)
+			return 0;
+		moved = call.num;
+	} else if (ret < 0 || (ret == 0 && op == KW_OP_WRITE)) {
+		return 0;
+	}
+	bpf_probe_read_user(&fd, sizeof(fd), (void *)(call.ssl + KW_NGX_CONNECTION_FD_OFF));
+	if (fd < 0)
+		return 0;
+	first = moved > KW_MAX_CAPTURE ? KW_MAX_CAPTURE : moved;
+	s = kw_data(bpf_get_current_task_btf(), tgid, first, fd, call.buf, 0, op, source, KW_DATA_TLS);
+	if (!s || moved <= first)
+		return 0;
+	kw_data_rest(call.buf, first, moved);
+	key = ((__u64)tgid << 32) | (__u32)fd;
+	state = bpf_map_lookup_elem(&kw_conns, &key);
+	if (state && op == KW_OP_READ)
+		state->bytes_read += moved - first;
+	else if (state)
+		state->bytes_written += moved - first;
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(kw_ngx_ssl_rd_ret, long ret)
+{
+	return kw_ngx_ssl_return(ret, KW_OP_READ, KW_SRC_SSL_READ);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(kw_ngx_ssl_wr_ret, long ret)
+{
+	return kw_ngx_ssl_return(ret, KW_OP_WRITE, KW_SRC_SSL_WRITE);
+}
+
+/* ---- TLS plaintext, else: OpenSSL's calls ----
+ * For an nginx without those symbols: attached per worker to the libssl it maps (or to the
+ * binary when OpenSSL is linked in). Per TLS connection: one SSL_set_fd; per SSL_read or
+ * SSL_write call: its entry and its return (nginx calls SSL_read twice per read event, the second
+ * to hear "want read"). */
+
+/* SSL_set_fd(ssl, fd): nginx ties every SSL object to its socket here, client and upstream side. */
+SEC("uprobe")
+int BPF_KPROBE(kw_ssl_set_fd, void *ssl, int fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 tgid = task->tgid;
+	struct kw_ssl_key key = {.tgid = tgid, .ssl = (__u64)ssl};
+	struct kw_ssl_link link = {.fd = fd};
+	struct kw_conn_state *state;
+
+	if (!kw_monitored(tgid) || fd < 0)
+		return 0;
+	bpf_map_update_elem(&kw_ssl_fds, &key, &link, BPF_ANY);
+	state = kw_conn_get(task, tgid, fd);
+	if (state)
+		state->tls = 1;
+	return 0;
+}
+
+static __always_inline int kw_ssl_enter(void *ssl, void *buf, __u64 num, void *count_ptr)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct kw_ssl_call call = {.ssl = (__u64)ssl, .buf = (__u64)buf, .num = num, .count_ptr = (__u64)count_ptr};
+
+	if (!kw_monitored(pid_tgid >> 32))
+		return 0;
+	/* A library whose SSL_read wraps SSL_read_ex (or the reverse) overwrites the outer call with
+	 * the same arguments; the inner return reports it, the outer one then finds nothing. */
+	bpf_map_update_elem(&kw_ssl_calls, &pid_tgid, &call, BPF_ANY);
+	return 0;
+}
+
+/* SSL_read(ssl, buf, num), SSL_write(ssl, buf, num) */
+SEC("uprobe")
+int BPF_KPROBE(kw_ssl_rw, void *ssl, void *buf, int num)
+{
+	return kw_ssl_enter(ssl, buf, num > 0 ? num : 0, NULL);
+}
+
+/* SSL_read_ex(ssl, buf, num, size_t *readbytes), SSL_write_ex(ssl, buf, num, size_t *written) */
+SEC("uprobe")
+int BPF_KPROBE(kw_ssl_rw_ex, void *ssl, void *buf, __u64 num, void *count_ptr)
+{
+	return kw_ssl_enter(ssl, buf, num, count_ptr);
+}
+
+/* A write that failed because the socket is gone (reset by the peer): nginx will not retry it,
+ * and it logs the answer it tried to send. "Want write" leaves the socket established, and nginx
+ * retries the same bytes later, so those are never reported here. */
+static __always_inline bool kw_ssl_write_lost(struct task_struct *task, __u32 fd)
+{
+	struct sock *sk = kw_fd_tcp_sock(task, fd);
+
+	return sk && (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_CLOSE || BPF_CORE_READ(sk, sk_err));
+}
+
+/* Calls that moved bytes are reported, and a read that returned 0 (the peer closed the TLS
+ * session, or its socket). A failure is mostly "want read/write", which only SSL_get_error tells
+ * from an error: a broken socket is seen at close (kw_close's peer state), and a write lost to it
+ * is reported with the bytes nginx tried to send, so that its answer's status is known. */
+static __always_inline int kw_ssl_return(int ret, __u8 op, __u8 source)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct kw_ssl_call *found, call;
+	struct kw_ssl_key key = {.tgid = tgid};
+	struct kw_ssl_link *link, unlinked = {.fd = -1};
+	struct task_struct *task;
+	long moved = 0;
+	bool failed;
+
+	if (!kw_monitored(tgid))
+		return 0;
+	found = bpf_map_lookup_elem(&kw_ssl_calls, &pid_tgid);
+	if (!found)
+		return 0;
+	call = *found;
+	bpf_map_delete_elem(&kw_ssl_calls, &pid_tgid);
+	if (call.count_ptr) {
+		/* the _ex forms: 1 and the count on success, 0 on any failure (EOF included) */
+		__u64 n = 0;
+
+		failed = ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void *)call.count_ptr) || n == 0;
+		moved = n;
+	} else {
+		failed = ret < 0 || (ret == 0 && op == KW_OP_WRITE);
+		moved = ret;
+	}
+	if (failed && (op != KW_OP_WRITE || call.num == 0))
+		return 0;
+	key.ssl = call.ssl;
+	link = bpf_map_lookup_elem(&kw_ssl_fds, &key);
+	if (!link) {
+		if (!bpf_map_update_elem(&kw_ssl_fds, &key, &unlinked, BPF_NOEXIST))
+			kw_count(KW_STAT_TLS_UNLINKED);
+		return 0;
+	}
+	if (link->fd < 0)
+		return 0;
+	task = bpf_get_current_task_btf();
+	if (failed) {
+		if (!kw_ssl_write_lost(task, link->fd))
+			return 0;
+		moved = call.num;
+	}
+	kw_data(task, tgid, moved, link->fd, call.buf, 0, op, source, KW_DATA_TLS);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(kw_ssl_rd_ret, int ret)
+{
+	return kw_ssl_return(ret, KW_OP_READ, KW_SRC_SSL_READ);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(kw_ssl_wr_ret, int ret)
+{
+	return kw_ssl_return(ret, KW_OP_WRITE, KW_SRC_SSL_WRITE);
 }

@@ -172,7 +172,8 @@ enum kw_stat {
 	KW_STAT_CONN_CLOSED = 3,
 	KW_STAT_CONN_MAP_FULL = 4, /* the connection map had no room for a connection */
 	KW_STAT_FORKS_FOLLOWED = 5, /* children of monitored processes monitored by the kernel itself */
-	KW_STAT_MAX = 6,
+	KW_STAT_TLS_UNLINKED = 6,  /* SSL objects used with no SSL_set_fd seen (set before the uprobes): not reported */
+	KW_STAT_MAX = 7,
 };
 
 #endif /* KONG_WATCHER_EVENTS_H */

@@ -103,7 +103,7 @@ int BpfObject::RingFd() const { return bpf_map__fd(skel_->maps.events); }
 
 std::vector<int> BpfObject::PerProcessMapFds() const {
   return {bpf_map__fd(skel_->maps.kw_conns), bpf_map__fd(skel_->maps.kw_libc_calls),
-          bpf_map__fd(skel_->maps.kw_lua_calls)};
+          bpf_map__fd(skel_->maps.kw_lua_calls), bpf_map__fd(skel_->maps.kw_ssl_calls)};
 }
 
 uint64_t* BpfObject::PidBits() const { return reinterpret_cast<uint64_t*>(skel_->bss->kw_pid_bits); }

@@ -179,10 +179,14 @@ Napi::Value Capture::AttachUprobes(const Napi::CallbackInfo& info) {
   UprobeRequest req;
   if (!ArgCount(info, 3, "attachUprobes") || !ReadUint(env, info[0], "pid", 1, ProcessTable::kMaxPid, &pid) ||
       !ReadString(env, info[1], "binaryPath", &req.binaryPath) || !ReadObject(env, info[2], "set", &set) ||
-      !ReadOptionalBool(env, set, "lua", &req.lua) || !ReadOptionalBool(env, set, "libc", &req.libc)) {
+      !ReadOptionalBool(env, set, "lua", &req.lua) || !ReadOptionalBool(env, set, "libc", &req.libc) ||
+      !ReadOptionalBool(env, set, "tls", &req.tls) || !ReadOptionalBool(env, set, "tlsOpenSsl", &req.tlsOpenSsl)) {
     return env.Undefined();
   }
   if (info.Length() > 3 && !info[3].IsUndefined() && !ReadString(env, info[3], "libcPath", &req.libcPath)) {
+    return env.Undefined();
+  }
+  if (info.Length() > 4 && !info[4].IsUndefined() && !ReadString(env, info[4], "sslPath", &req.sslPath)) {
     return env.Undefined();
   }
   if (!Running(env, "attachUprobes", true)) return env.Undefined();
@@ -235,6 +239,7 @@ Napi::Value Capture::Stats(const Napi::CallbackInfo& info) {
   out.Set("connClosed", static_cast<double>(t.kernel[KW_STAT_CONN_CLOSED]));
   out.Set("connMapFull", static_cast<double>(t.kernel[KW_STAT_CONN_MAP_FULL]));
   out.Set("forksFollowed", static_cast<double>(t.kernel[KW_STAT_FORKS_FOLLOWED]));
+  out.Set("tlsUnlinked", static_cast<double>(t.kernel[KW_STAT_TLS_UNLINKED]));
   out.Set("batches", static_cast<double>(sink_->Batches()));
   out.Set("ringUsedBytes", static_cast<double>(t.ringUsedBytes));
   out.Set("ringSizeBytes", static_cast<double>(options_.replay ? 0 : options_.load.ringBufferBytes));

@@ -57,6 +57,21 @@ const UprobeSpec kUprobes[] = {
     {"libc", "kw_libc_wr_ret", "sendto", true, 0, UprobeTarget::kLibc},
     {"libc", "kw_libc_wrv", "writev", false, 0, UprobeTarget::kLibc},
     {"libc", "kw_libc_wr_ret", "writev", true, 0, UprobeTarget::kLibc},
+    // TLS plaintext: nginx's own TLS recv and send, both or neither...
+    {"tls", "kw_ngx_ssl_enter", "ngx_ssl_recv", false, 0, UprobeTarget::kNginxTls},
+    {"tls", "kw_ngx_ssl_rd_ret", "ngx_ssl_recv", true, 0, UprobeTarget::kNginxTls},
+    {"tls", "kw_ngx_ssl_enter", "ngx_ssl_write", false, 0, UprobeTarget::kNginxTls},
+    {"tls", "kw_ngx_ssl_wr_ret", "ngx_ssl_write", true, 0, UprobeTarget::kNginxTls},
+    // ...else OpenSSL's: SSL_set_fd first, so an SSL object is tied to its socket before it moves bytes.
+    {"tls", "kw_ssl_set_fd", "SSL_set_fd", false, 0, UprobeTarget::kSsl},
+    {"tls", "kw_ssl_rw", "SSL_read", false, 0, UprobeTarget::kSsl},
+    {"tls", "kw_ssl_rd_ret", "SSL_read", true, 0, UprobeTarget::kSsl},
+    {"tls", "kw_ssl_rw_ex", "SSL_read_ex", false, 0, UprobeTarget::kSsl},
+    {"tls", "kw_ssl_rd_ret", "SSL_read_ex", true, 0, UprobeTarget::kSsl},
+    {"tls", "kw_ssl_rw", "SSL_write", false, 0, UprobeTarget::kSsl},
+    {"tls", "kw_ssl_wr_ret", "SSL_write", true, 0, UprobeTarget::kSsl},
+    {"tls", "kw_ssl_rw_ex", "SSL_write_ex", false, 0, UprobeTarget::kSsl},
+    {"tls", "kw_ssl_wr_ret", "SSL_write_ex", true, 0, UprobeTarget::kSsl},
 };
 const size_t kUprobeCount = sizeof(kUprobes) / sizeof(kUprobes[0]);
 

@@ -1,5 +1,5 @@
 // What the addon attaches, declared as tables: the tracepoints (syscall and raw) and the uprobes
-// of each optional set. tracepoints.cc and uprobes.cc walk them; bpf_loader.cc asks which
+// of each set (Lua phases, libc data path, TLS plaintext). tracepoints.cc and uprobes.cc walk them; bpf_loader.cc asks which
 // programs a data path needs loaded.
 #pragma once
 
@@ -21,10 +21,12 @@ struct TracepointSpec {
   const char* needs;  // the kernel feature it needs, for the error when it is missing
 };
 
-enum class UprobeTarget { kLua, kLibc };
+// Where a uprobe's symbol lives: the nginx binary or its Lua module, libc, the nginx binary (its
+// TLS recv and send), or the libssl the process maps (the binary itself when OpenSSL is linked in).
+enum class UprobeTarget { kLua, kLibc, kNginxTls, kSsl };
 
 struct UprobeSpec {
-  const char* set;  // "lua" or "libc": the UprobeSet key that asks for it
+  const char* set;  // "lua", "libc" or "tls": the UprobeSet key that asks for it
   const char* program;
   const char* symbol;
   bool retprobe;

@@ -30,6 +30,39 @@ std::vector<std::string> MappedFiles(int pid, const std::string& needle) {
   return out;
 }
 
+// Attaches one spec to the first of files that has its symbol. Adds the link to links and the
+// outcome to result (attached, or missing with why); returns whether it attached.
+bool AttachSpec(const BpfObject& object, const UprobeSpec& spec, int pid, const std::vector<std::string>& files,
+                const std::string& noFiles, std::vector<bpf_link*>* links, UprobeResult* result) {
+  const std::string label = std::string(spec.symbol) + (spec.retprobe ? " (return)" : "");
+  bpf_program* prog = object.Program(spec.program);
+  std::string why = files.empty() ? noFiles : "";
+  for (const std::string& file : files) {
+    if (!prog || bpf_program__fd(prog) < 0) {
+      why = std::string("BPF program ") + spec.program + " was not loaded" +
+            (spec.target == UprobeTarget::kLibc ? " (the libc uprobes load only with the libc data path)" : "");
+      break;
+    }
+    LIBBPF_OPTS(bpf_uprobe_opts, opts);
+    opts.func_name = spec.symbol;
+    opts.retprobe = spec.retprobe;
+    opts.bpf_cookie = spec.cookie;
+    bpf_link* link = bpf_program__attach_uprobe_opts(prog, pid, file.c_str(), 0, &opts);
+    if (link) {
+      links->push_back(link);
+      result->attached.push_back(label + "@" + file);
+      return true;
+    }
+    int err = errno;
+    if (!why.empty()) why += "; ";
+    why += err == ENOENT ? std::string("symbol ") + spec.symbol + " not found in " + file
+                         : DescribeFailure("attach uprobe " + std::string(spec.symbol) + " in " + file, err);
+  }
+  result->missing.push_back(label + ": " + why);
+  if (result->error.empty()) result->error = why;
+  return false;
+}
+
 }  // namespace
 
 Uprobes::~Uprobes() { DetachAll(); }
@@ -51,39 +84,13 @@ UprobeResult Uprobes::Attach(const BpfObject& object, const UprobeRequest& req) 
   std::vector<bpf_link*>& links = links_[req.pid];
   for (size_t i = 0; i < kUprobeCount; i++) {
     const UprobeSpec& spec = kUprobes[i];
-    const bool wanted = spec.target == UprobeTarget::kLua ? req.lua : req.libc;
-    if (!wanted) continue;
-    const std::vector<std::string>& files = spec.target == UprobeTarget::kLua ? luaFiles : libcFiles;
-    const std::string label = std::string(spec.symbol) + (spec.retprobe ? " (return)" : "");
-    bpf_program* prog = object.Program(spec.program);
-    std::string why = files.empty() ? "no libc mapped in pid " + std::to_string(req.pid) : "";
-    bool done = false;
-    for (const std::string& file : files) {
-      if (!prog || bpf_program__fd(prog) < 0) {
-        why = std::string("BPF program ") + spec.program + " was not loaded (the libc uprobes load only with the libc data path)";
-        break;
-      }
-      LIBBPF_OPTS(bpf_uprobe_opts, opts);
-      opts.func_name = spec.symbol;
-      opts.retprobe = spec.retprobe;
-      opts.bpf_cookie = spec.cookie;
-      bpf_link* link = bpf_program__attach_uprobe_opts(prog, req.pid, file.c_str(), 0, &opts);
-      if (link) {
-        links.push_back(link);
-        result.attached.push_back(label + "@" + file);
-        done = true;
-        break;
-      }
-      int err = errno;
-      if (!why.empty()) why += "; ";
-      why += err == ENOENT ? std::string("symbol ") + spec.symbol + " not found in " + file
-                           : DescribeFailure("attach uprobe " + std::string(spec.symbol) + " in " + file, err);
-    }
-    if (!done) {
-      result.missing.push_back(label + ": " + why);
-      if (result.error.empty()) result.error = why;
+    if (spec.target == UprobeTarget::kLua && req.lua) {
+      AttachSpec(object, spec, req.pid, luaFiles, "", &links, &result);
+    } else if (spec.target == UprobeTarget::kLibc && req.libc) {
+      AttachSpec(object, spec, req.pid, libcFiles, "no libc mapped in pid " + std::to_string(req.pid), &links, &result);
     }
   }
+  if (req.tls) AttachTls(object, req, &links, &result);
   if (!result.attached.empty() || result.missing.empty()) {
     result.error.clear();
   } else {
@@ -91,6 +98,41 @@ UprobeResult Uprobes::Attach(const BpfObject& object, const UprobeRequest& req) 
   }
   if (links.empty()) links_.erase(req.pid);
   return result;
+}
+
+// nginx's own TLS recv and send when the binary has both (cheaper, and no SSL_set_fd to miss);
+// else, or when asked, OpenSSL's calls in the libssl the process maps (or in the binary).
+void Uprobes::AttachTls(const BpfObject& object, const UprobeRequest& req, std::vector<bpf_link*>* links,
+                        UprobeResult* result) {
+  const std::vector<std::string> binary = {req.binaryPath};
+  if (!req.tlsOpenSsl) {
+    std::vector<bpf_link*> nginx;
+    UprobeResult tried;
+    bool all = true;
+    for (size_t i = 0; i < kUprobeCount; i++) {
+      if (kUprobes[i].target == UprobeTarget::kNginxTls) {
+        all = AttachSpec(object, kUprobes[i], req.pid, binary, "", &nginx, &tried) && all;
+      }
+    }
+    if (all) {
+      links->insert(links->end(), nginx.begin(), nginx.end());
+      result->attached.insert(result->attached.end(), tried.attached.begin(), tried.attached.end());
+      return;
+    }
+    // Half of nginx's pair would see only one direction: OpenSSL's calls instead.
+    for (bpf_link* link : nginx) bpf_link__destroy(link);
+    result->missing.insert(result->missing.end(), tried.missing.begin(), tried.missing.end());
+  }
+  std::vector<std::string> sslFiles;
+  if (!req.sslPath.empty()) {
+    sslFiles.push_back(req.sslPath);
+  } else {
+    sslFiles = MappedFiles(req.pid, "/libssl.so");
+    if (sslFiles.empty()) sslFiles = binary;
+  }
+  for (size_t i = 0; i < kUprobeCount; i++) {
+    if (kUprobes[i].target == UprobeTarget::kSsl) AttachSpec(object, kUprobes[i], req.pid, sslFiles, "", links, result);
+  }
 }
 
 void Uprobes::Detach(int pid) {

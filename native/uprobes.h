@@ -1,5 +1,6 @@
-// Per-process uprobes from kUprobes (probes.cc): Kong's Lua phase handlers and, for the "libc"
-// data path, libc's socket calls. Uprobes attach per binary inode, so each is limited to one pid:
+// Per-process uprobes from kUprobes (probes.cc): Kong's Lua phase handlers, TLS plaintext (nginx's
+// own TLS recv/send, else OpenSSL's read and write calls) and, for the "libc" data path, libc's
+// socket calls. Uprobes attach per binary inode, so each is limited to one pid:
 // another process running the same binary (kong health, resty) is never trapped. A process the
 // kernel started following at fork has none until they are attached for it.
 #pragma once
@@ -20,6 +21,12 @@ struct UprobeRequest {
   bool lua = false;
   bool libc = false;
   std::string libcPath;  // empty: found in /proc/<pid>/maps
+  bool tls = false;
+  // OpenSSL's calls even when the binary has nginx's ngx_ssl_recv and ngx_ssl_write.
+  bool tlsOpenSsl = false;
+  // For OpenSSL's calls: the libssl the process maps, or the binary when OpenSSL is linked in.
+  // Empty: the libssl in /proc/<pid>/maps, else the binary.
+  std::string sslPath;
 };
 
 struct UprobeResult {
@@ -40,6 +47,9 @@ class Uprobes {
   void DetachAll();
 
  private:
+  void AttachTls(const BpfObject& object, const UprobeRequest& request, std::vector<bpf_link*>* links,
+                 UprobeResult* result);
+
   std::map<int, std::vector<bpf_link*>> links_;
 };
 

@@ -98,7 +98,8 @@ export const Stat = {
   ConnClosed: 3, // KW_STAT_CONN_CLOSED
   ConnMapFull: 4, // KW_STAT_CONN_MAP_FULL
   ForksFollowed: 5, // KW_STAT_FORKS_FOLLOWED
-  Max: 6, // KW_STAT_MAX
+  TlsUnlinked: 6, // KW_STAT_TLS_UNLINKED
+  Max: 7, // KW_STAT_MAX
 } as const;
 export type Stat = (typeof Stat)[keyof typeof Stat];
 
