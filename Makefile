@@ -101,7 +101,7 @@ image-test: ## Build the image and run it against the Kong-shaped gateway (podma
 bench: ## Run the benchmarks (npm run bench): writes bench/RESULTS.md
 	npm run bench
 
-soak: ## 30 minutes at 2,000 req/s with spans: RSS slope, loss, counts (SOAK_MINUTES, SOAK_RATE): writes bench/SOAK.md
+soak: ## 30 minutes at 2,000 req/s with spans: RSS slope, loss, counts (SOAK_MINUTES, SOAK_RATE; SOAK_FLAP_SECONDS: a flapping collector): writes bench/SOAK.md
 	node --import tsx bench/soak.ts
 
 lint: ## Check style: eslint and prettier

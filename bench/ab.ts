@@ -150,7 +150,7 @@ export async function runArm(
     const receivedBefore = (await o.receiver.counts()).spans;
 
     if (arm.kind !== 'off') {
-      let command = arm.kind === 'noop' ? o.noopCommand : o.agentCommand;
+      let command = arm.kind === 'noop' ? o.noopCommand : (arm.command ?? o.agentCommand);
       if (arm.cpuLimit) {
         if (!o.limit) throw new Error(`arm ${arm.name} needs a CPU limit and none was created`);
         command = o.limit.wrap(command);

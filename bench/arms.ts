@@ -24,13 +24,18 @@ export interface Arm {
   tls?: boolean;
   /** the arm whose run of the same round "added" figures are paired with (default "off") */
   baseline?: string;
+  /** another agent build to run instead of this one (BENCH_EARLIER_CMD: old against new, interleaved) */
+  command?: string[];
 }
 
 /** The sidecar manifests' CPU limit (200m). */
 export const SIDECAR_CPU_LIMIT = 0.2;
 
-/** `endpoint`: the receiver, http://127.0.0.1:<port> */
-export function arms(endpoint: string): Arm[] {
+/**
+ * `endpoint`: the receiver, http://127.0.0.1:<port>; `earlierCommand`: an earlier build's agent
+ * command, which adds its "default" and "default+spans" arms as "earlier" and "earlier+spans".
+ */
+export function arms(endpoint: string, earlierCommand?: string[]): Arm[] {
   const common = {
     ENABLE_JSON_LOG: 'true',
     LOG_REQUESTS: 'false',
@@ -148,6 +153,30 @@ export function arms(endpoint: string): Arm[] {
       env: { ...metricsOnly, CAPTURE_MODE: 'syscalls' },
       spans: false,
       cpuLimit: SIDECAR_CPU_LIMIT,
+    },
+    ...(earlierCommand === undefined ? [] : earlierArms(metricsOnly, common, earlierCommand)),
+  ];
+}
+
+/** The earlier build's default arms; TLS_UPROBES=false: it has none, so the run waits for no uprobes line. */
+function earlierArms(metricsOnly: Record<string, string>, common: Record<string, string>, command: string[]): Arm[] {
+  const old = { CAPTURE_MODE: 'syscalls', TLS_UPROBES: 'false' };
+  return [
+    {
+      name: 'earlier',
+      kind: 'agent',
+      description: `the earlier build (${command.join(' ')}), metrics only`,
+      env: { ...metricsOnly, ...old },
+      spans: false,
+      command,
+    },
+    {
+      name: 'earlier+spans',
+      kind: 'agent',
+      description: 'the earlier build, every request exported as spans over OTLP gRPC',
+      env: { ...common, ...old, OTEL_TRACES_EXPORTER: 'otlp', OTEL_TRACES_SAMPLER: 'always_on' },
+      spans: true,
+      command,
     },
   ];
 }

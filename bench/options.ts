@@ -4,6 +4,7 @@
  *   BENCH_CONNECTIONS (32), BENCH_RATE (req/s of the fixed-rate phase; default half of saturation),
  *   BENCH_ARMS (comma list, default all), BENCH_AGENT_CPU (1; "all" = not pinned),
  *   BENCH_PIPELINE_SECONDS (5), BENCH_AGENT_CMD (the agent command; default the compiled agent),
+ *   BENCH_EARLIER_CMD (an earlier build's agent command: adds its arms "earlier" and "earlier+spans"),
  *   BENCH_TAX_ROUNDS (5), BENCH_RATE_SECONDS (10: each fixed-rate phase run),
  *   BENCH_SWEEP_RATES (req/s the CPU-limited agent with spans is tried at, ascending).
  *   --quick: 2 rounds of 2 s, short other phases; results go to bench/out only.
@@ -22,6 +23,8 @@ export interface BenchOptions {
   agentCpu: string;
   pipelineSeconds: number;
   agentCommand?: string[];
+  /** an earlier build's agent command (BENCH_EARLIER_CMD) */
+  earlierCommand?: string[];
   doRounds: boolean;
   doPipeline: boolean;
   doLoss: boolean;
@@ -57,6 +60,7 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     agentCpu: agentCpu === 'all' ? '0-1' : agentCpu,
     pipelineSeconds: num(env, 'BENCH_PIPELINE_SECONDS', quick ? 2 : 5),
     agentCommand: env.BENCH_AGENT_CMD ? env.BENCH_AGENT_CMD.split(' ').filter(Boolean) : undefined,
+    earlierCommand: env.BENCH_EARLIER_CMD ? env.BENCH_EARLIER_CMD.split(' ').filter(Boolean) : undefined,
     doRounds: !argv.includes('--skip-rounds'),
     doPipeline: !argv.includes('--skip-pipeline'),
     doLoss: !argv.includes('--skip-loss'),

@@ -32,8 +32,9 @@ function sourceFile(): string {
     : path.resolve(__dirname, '..', '..', '..', '..', 'bench', 'receiver-process.ts');
 }
 
-export function startReceiverProcess(cpu: string): Promise<ReceiverProcess> {
-  const child: ChildProcess = fork(sourceFile(), ['--serve'], {
+/** `port`: listen there (a receiver started again after a stop, as a collector that restarts); default any free port */
+export function startReceiverProcess(cpu: string, port = 0): Promise<ReceiverProcess> {
+  const child: ChildProcess = fork(sourceFile(), ['--serve', String(port)], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -73,7 +74,10 @@ async function serve(): Promise<void> {
   // Loaded here only: the parent never needs gRPC.
   const { startOtlpReceiver } =
     require('../test/fixture/otlp-receiver') as typeof import('../test/fixture/otlp-receiver');
-  const receiver = await startOtlpReceiver({ decode: false });
+  const receiver = await startOtlpReceiver({
+    decode: false,
+    port: Number(process.argv[process.argv.indexOf('--serve') + 1]),
+  });
   process.on('message', (m: { kind: string; id: number }) => {
     if (m.kind !== 'count') return;
     process.send!({

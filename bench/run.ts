@@ -169,7 +169,7 @@ async function main(): Promise<void> {
     upstream = await startBenchUpstream(UPSTREAM_PORT, workDir);
     receiver = await startReceiverProcess(LOAD_CPU);
     const endpoint = `http://127.0.0.1:${receiver.port}`;
-    const allArms = arms(endpoint);
+    const allArms = arms(endpoint, o.earlierCommand);
     // An arm comes with the arm it is paired with ("off", "h2-off" for the HTTP/2 arms, "tls-off" for the TLS arms).
     const wanted = new Set(o.arms ?? allArms.map((a) => a.name));
     for (const a of allArms) if (wanted.has(a.name)) wanted.add(a.baseline ?? 'off');

@@ -7,7 +7,10 @@
  * request count and spans received against the access log. Writes bench/SOAK.md and
  * bench/out/soak-<time>.json.
  *
- *   SOAK_MINUTES (30), SOAK_RATE (req/s, 2000)
+ *   SOAK_MINUTES (30), SOAK_RATE (req/s, 2000),
+ *   SOAK_FLAP_SECONDS (0: off; else the receiver is stopped and started again every that many
+ *   seconds, a collector that flaps: RSS must stay bounded, and spans received + dropped must
+ *   cover every request).
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -54,6 +57,7 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the soak loads BPF programs and needs root');
   const minutes = Number(process.env.SOAK_MINUTES ?? 30);
   const rate = Number(process.env.SOAK_RATE ?? 2000);
+  const flapSeconds = Number(process.env.SOAK_FLAP_SECONDS ?? 0);
   execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
   fs.mkdirSync(OUT, { recursive: true });
   const distDir = path.join(OUT, 'dist');
@@ -63,7 +67,11 @@ async function main(): Promise<void> {
   });
   const workDir = fs.mkdtempSync('/tmp/kw-soak-');
   const upstream = await startBenchUpstream(UPSTREAM_PORT, workDir);
-  const receiver = await startReceiverProcess('1');
+  let receiver = await startReceiverProcess('1');
+  const receiverPort = receiver.port;
+  // Spans counted by receivers already stopped (flapping).
+  let receivedByStopped = 0;
+  let receiverUp = true;
   const gateway = await startGateway({
     proxyPort: PROXY_PORT,
     upstreamPort: UPSTREAM_PORT,
@@ -85,6 +93,22 @@ async function main(): Promise<void> {
     const receivedBefore = (await receiver.counts()).spans;
     const cpuBefore = processCpu(agent.pid);
     const t0 = Date.now();
+    let flapping = Promise.resolve();
+    const flapper =
+      flapSeconds > 0
+        ? setInterval(() => {
+            flapping = flapping.then(async () => {
+              if (receiverUp) {
+                receivedByStopped += (await receiver.counts()).spans;
+                await receiver.stop();
+                receiverUp = false;
+              } else {
+                receiver = await startReceiverProcess('1', receiverPort);
+                receiverUp = true;
+              }
+            });
+          }, flapSeconds * 1000)
+        : undefined;
     const sampler = setInterval(() => {
       const m = memory(agent.pid);
       if (!m) return;
@@ -92,15 +116,25 @@ async function main(): Promise<void> {
       samples.push({ minute, rssMiB: m.rssBytes / 2 ** 20 });
       if (samples.length % 6 === 0) log(`${minute.toFixed(1)} min: RSS ${(m.rssBytes / 2 ** 20).toFixed(1)} MiB`);
     }, SAMPLE_MS);
-    log(`${rate} req/s with every span exported for ${minutes} min`);
+    log(
+      `${rate} req/s with every span exported for ${minutes} min` +
+        (flapSeconds > 0 ? `, the receiver stopped and started again every ${flapSeconds} s` : ''),
+    );
     const load = await runHey(`http://127.0.0.1:${PROXY_PORT}/api/soak`, rate, minutes * 60, '1');
     clearInterval(sampler);
-    await new Promise((r) => setTimeout(r, 3000));
+    if (flapper) clearInterval(flapper);
+    await flapping;
+    if (!receiverUp) {
+      receiver = await startReceiverProcess('1', receiverPort);
+      receiverUp = true;
+    }
+    // Long enough for spans held through an outage to be retried into the receiver.
+    await new Promise((r) => setTimeout(r, flapSeconds > 0 ? 15_000 : 3000));
     const cpuAfter = processCpu(agent.pid);
     await agent.stop(15_000);
     const counters = agent.counters();
     const logged = lines(gateway.accessLogPath);
-    const received = (await receiver.counts()).spans - receivedBefore;
+    const received = receivedByStopped + (await receiver.counts()).spans - receivedBefore;
     const secondHalf = samples
       .filter((s) => s.minute >= minutes / 2)
       .map((s): [number, number] => [s.minute, s.rssMiB]);
@@ -110,6 +144,7 @@ async function main(): Promise<void> {
       started: started.toISOString(),
       machine: machineInfo(),
       minutes,
+      flapSeconds,
       offeredRps: rate,
       achievedRps: load.rps,
       loadErrors: load.errors,
@@ -127,7 +162,7 @@ async function main(): Promise<void> {
     };
     const stamp = result.started.replace(/[:.]/g, '-');
     fs.writeFileSync(path.join(OUT, `soak-${stamp}.json`), JSON.stringify(result, null, 2));
-    fs.writeFileSync(path.join(ROOT, 'bench', 'SOAK.md'), markdown(result));
+    fs.writeFileSync(path.join(ROOT, 'bench', flapSeconds > 0 ? 'SOAK-FLAP.md' : 'SOAK.md'), markdown(result));
     log(
       `RSS ${result.rssStartMiB?.toFixed(1)} -> ${result.rssEndMiB?.toFixed(1)} MiB (peak ${result.rssPeakMiB.toFixed(1)}), ` +
         `slope ${result.rssSlopeMiBPerMinute.toFixed(3)} MiB/min over the second half; requests logged ${logged}, ` +
@@ -146,6 +181,7 @@ function markdown(r: {
   started: string;
   machine: Record<string, string>;
   minutes: number;
+  flapSeconds: number;
   offeredRps: number;
   achievedRps: number;
   accessLogRequests: number;
@@ -165,7 +201,7 @@ function markdown(r: {
   return [
     '# kong-watcher soak',
     '',
-    `Generated by \`make soak\` (bench/soak.ts) on ${r.started.slice(0, 10)}: ${r.minutes} min at ${r.offeredRps} req/s offered (${Math.round(r.achievedRps)} achieved, \`hey -q\`), every request exported as SERVER and CLIENT spans over OTLP gRPC to a loopback receiver. Machine: ${r.machine.cpu}, ${r.machine.cpus} CPUs, kernel ${r.machine.kernel}.`,
+    `Generated by \`make soak\` (bench/soak.ts) on ${r.started.slice(0, 10)}: ${r.minutes} min at ${r.offeredRps} req/s offered (${Math.round(r.achievedRps)} achieved, \`hey -q\`), every request exported as SERVER and CLIENT spans over OTLP gRPC to a loopback receiver${r.flapSeconds > 0 ? `, which was stopped and started again every ${r.flapSeconds} s (a flapping collector: spans held through an outage are retried or dropped and counted, and a span may arrive twice across a stop)` : ''}. Machine: ${r.machine.cpu}, ${r.machine.cpus} CPUs, kernel ${r.machine.kernel}.`,
     '',
     '| figure | value |',
     '| --- | --- |',

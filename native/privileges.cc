@@ -59,7 +59,7 @@ std::vector<std::string> PrivilegeWarnings(const Privileges& p) {
     out.push_back(
         "CAP_SYS_PTRACE is not in the effective capability set: /proc/<pid>/{exe,maps,root} of processes "
         "of other users cannot be read, so Kong workers running as another user (nginx's \"user\" directive) "
-        "get no Lua or libc uprobes; add CAP_SYS_PTRACE if those are wanted");
+        "get no TLS, Lua or libc uprobes (their HTTPS requests are not reported); add CAP_SYS_PTRACE");
   }
   return out;
 }

@@ -62,6 +62,7 @@ export class StatsLine {
       dropped_requests: assembler?.droppedRequests ?? 0,
       evicted: assembler?.evicted ?? 0,
       tls_unlinked: capture?.tlsUnlinked ?? 0,
+      hpack_lost: assembler?.hpackLost ?? 0,
       kong_processes: input.kongProcesses,
       rss_mib: Math.round(input.rssBytes / MIB),
       heap_mib: Math.round(input.heapUsedBytes / MIB),

@@ -167,7 +167,7 @@ function captureStats(over: Partial<AssemblerStats> = {}): CaptureStats {
       droppedRequests: 7,
       unmatchedAttempts: 0,
       http2Connections: 0,
-      hpackLost: 0,
+      hpackLost: 2,
       processExits: 0,
       activeServer,
       ...over,
@@ -210,6 +210,7 @@ test('stats line: the same fields as before, plus the assembler counters worth a
       'dropped_requests',
       'evicted',
       'tls_unlinked',
+      'hpack_lost',
       'kong_processes',
       'rss_mib',
       'heap_mib',
@@ -232,6 +233,7 @@ test('stats line: the same fields as before, plus the assembler counters worth a
   assert.equal(f.dropped_requests, 7);
   assert.equal(f.evicted, 1);
   assert.equal(f.tls_unlinked, 6, 'TLS connections older than the uprobes');
+  assert.equal(f.hpack_lost, 2, 'HTTP/2 connections older than the agent');
   assert.equal(f.rss_mib, 104);
   assert.equal(f.heap_mib, 12);
   const next = line.format({ ...input, totals: { ...TOTALS, requests: 45 } }, 15_000);
