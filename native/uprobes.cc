@@ -138,12 +138,13 @@ void Uprobes::AttachTls(const BpfObject& object, const UprobeRequest& req, std::
 void Uprobes::Detach(int pid) {
   auto it = links_.find(pid);
   if (it == links_.end()) return;
-  for (bpf_link* link : it->second) bpf_link__destroy(link);
+  reaper_.Add(std::move(it->second));
   links_.erase(it);
 }
 
 void Uprobes::DetachAll() {
   while (!links_.empty()) Detach(links_.begin()->first);
+  reaper_.Finish();
 }
 
 }  // namespace kw

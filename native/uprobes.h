@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "link_reaper.h"
+
 struct bpf_link;
 
 namespace kw {
@@ -43,7 +45,9 @@ class Uprobes {
   Uprobes& operator=(const Uprobes&) = delete;
 
   UprobeResult Attach(const BpfObject& object, const UprobeRequest& request);
+  // Returns at once: the links are destroyed in the background (link_reaper.h).
   void Detach(int pid);
+  // Returns when every link is gone.
   void DetachAll();
 
  private:
@@ -51,6 +55,7 @@ class Uprobes {
                  UprobeResult* result);
 
   std::map<int, std::vector<bpf_link*>> links_;
+  LinkReaper reaper_;
 };
 
 }  // namespace kw
