@@ -89,8 +89,9 @@ push: ## Push IMG (built by make build) to its registry
 demo: setup ## Set up, then run a local Kong-shaped gateway, traffic, the agent and its live view (q stops; DEMO_VIEW=json: JSON lines)
 	node --import tsx scripts/demo.ts
 
-test: setup ## Set up, then run every test: unit and end to end on the real kernel (npm test)
+test: setup ## Set up, then run every test: unit and end to end on the real kernel (npm test), then the exactness tests under a CPU hog
 	npm test
+	npm run test:loaded
 
 test-unit: ## Run the unit tests only
 	npm run test:unit
