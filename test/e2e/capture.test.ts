@@ -36,13 +36,7 @@ describe('capture: agent request lines vs the access log', () => {
       workers: 2,
     });
     agent = startAgent({ KONG_PREFIX: gateway.prefix });
-    for (const pid of gateway.workerPids()) {
-      await agent.waitFor(
-        (l) => l.msg === 'monitoring Kong process' && l.pid === pid,
-        20_000,
-        `worker ${pid} monitored`,
-      );
-    }
+    await agent.waitForMonitored(gateway.workerPids());
     traffic = await runMixedTraffic({ port: PROXY_PORT, concurrency: 48, requests: 1500, burst: 300, seed: 7 });
     await agent.waitQuiet(1500, 30_000);
     exitCode = await agent.stop();

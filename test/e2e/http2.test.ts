@@ -145,9 +145,7 @@ describe('HTTP/2 and gRPC: agent request lines vs the access log', () => {
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${RECEIVER_PORT}`,
       OTEL_METRICS_EXPORTER: 'none',
     });
-    for (const pid of gateway.workerPids()) {
-      await agent.waitFor((l) => l.msg === 'monitoring Kong process' && l.pid === pid, 20_000, `worker ${pid}`);
-    }
+    await agent.waitForMonitored(gateway.workerPids());
 
     // h2load: each connection its own URIs, 10 streams in flight on it
     const h2load = Array.from({ length: H2LOAD_CONNECTIONS }, async (_, c) => {

@@ -65,9 +65,7 @@ describe('malformed requests: reported as nginx logged them, nothing invented', 
       workers: 2,
     });
     agent = startAgent({ KONG_PREFIX: gateway.prefix });
-    for (const pid of gateway.workerPids()) {
-      await agent.waitFor((l) => l.msg === 'monitoring Kong process' && l.pid === pid, 20_000, `worker ${pid}`);
-    }
+    await agent.waitForMonitored(gateway.workerPids());
     const P = PROXY_PORT;
     const single: (string | Buffer)[] = [
       `GET /api/m1/${'a'.repeat(65536)} HTTP/1.1\r\n${H}\r\n`, // 414, head never complete

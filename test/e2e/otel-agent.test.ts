@@ -64,13 +64,7 @@ describe('OpenTelemetry from the real agent vs the access log', () => {
     });
     receiver = await startOtlpReceiver({ port: RECEIVER_PORT });
     agent = startAgent(otelEnv(gateway.prefix));
-    for (const pid of gateway.workerPids()) {
-      await agent.waitFor(
-        (l) => l.msg === 'monitoring Kong process' && l.pid === pid,
-        20_000,
-        `worker ${pid} monitored`,
-      );
-    }
+    await agent.waitForMonitored(gateway.workerPids());
     await agent.waitFor((l) => l.msg === 'Kong routes loaded from the Admin API', 10_000, 'routes from the Admin API');
     traffic = await runMixedTraffic({ port: PROXY_PORT, concurrency: 200, requests: 1200, burst: 200, seed: 11 });
     access = readAccessLog(gateway.accessLogPath);

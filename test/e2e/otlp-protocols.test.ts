@@ -90,13 +90,7 @@ for (const run of RUNS) {
         LOG_REQUESTS: 'false',
         ...run.env(`http://127.0.0.1:${RECEIVER_PORT}`),
       });
-      for (const pid of gateway.workerPids()) {
-        await agent.waitFor(
-          (l) => l.msg === 'monitoring Kong process' && l.pid === pid,
-          20_000,
-          `worker ${pid} monitored`,
-        );
-      }
+      await agent.waitForMonitored(gateway.workerPids());
       await agent.waitFor((l) => l.msg === 'Kong routes loaded from the Admin API', 10_000, 'routes loaded');
       traffic = await runMixedTraffic({ port: PROXY_PORT, concurrency: 64, requests: 500, burst: 64, seed: 31 });
       access = readAccessLog(gateway.accessLogPath);

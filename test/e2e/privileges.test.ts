@@ -51,7 +51,7 @@ describe('privileges and start-up', () => {
     );
     agents.push(agent);
     const worker = gateway.workerPids()[0];
-    await agent.waitFor((l) => l.msg === 'monitoring Kong process' && l.pid === worker, 30_000, 'the worker monitored');
+    await agent.waitForMonitored([worker], 30_000);
     await sendRaw(PROXY_PORT, 'GET /api/priv/status/200 HTTP/1.1\r\nHost: kong.test\r\nConnection: close\r\n\r\n');
     const line = await agent.waitFor((l) => l.path === '/api/priv/status/200', 10_000, 'the request line');
     assert.equal(line.status_code, 200, 'status');

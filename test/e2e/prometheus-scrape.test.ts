@@ -100,9 +100,7 @@ describe('the dashboard through a real Prometheus: scraping the agent, and OTLP 
       OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
       OTEL_EXPORTER_PROMETHEUS_PORT: String(AGENT_METRICS_PORT),
     });
-    for (const pid of gateway.workerPids()) {
-      await agent.waitFor((l) => l.msg === 'monitoring Kong process' && l.pid === pid, 20_000, `worker ${pid}`);
-    }
+    await agent.waitForMonitored(gateway.workerPids());
     await agent.waitFor((l) => l.msg === 'Kong routes loaded from the Admin API', 10_000, 'routes loaded');
     scrape = await startPrometheus({
       port: PROMETHEUS_SCRAPE_PORT,

@@ -36,9 +36,7 @@ describe('reloads and restarts under steady load', () => {
       workers: 2,
     });
     agent = startAgent({ KONG_PREFIX: gateway.prefix });
-    for (const pid of gateway.workerPids()) {
-      await agent.waitFor((l) => l.msg === 'monitoring Kong process' && l.pid === pid, 20_000, `worker ${pid}`);
-    }
+    await agent.waitForMonitored(gateway.workerPids());
     const steady = startSteadyLoad({ port: PROXY_PORT, connections: 6, pauseMs: 4 });
     for (let i = 0; i < 4; i++) {
       await sleep(1500);

@@ -78,9 +78,7 @@ describe('sampling decided after the response: errors, slow requests, a ratio, c
       OTEL_TRACES_SAMPLER_ARG: String(RATIO),
       SAMPLE_KEEP_SLOWER_THAN: '30ms',
     });
-    for (const pid of gateway.workerPids()) {
-      await agent.waitFor((l) => l.msg === 'monitoring Kong process' && l.pid === pid, 20_000, `worker ${pid}`);
-    }
+    await agent.waitForMonitored(gateway.workerPids());
     traffic = await runMixedTraffic({ port: PROXY_PORT, concurrency: 48, requests: 900, burst: 48, seed: 53 });
     access = readAccessLog(gateway.accessLogPath);
     const deadline = Date.now() + 30_000;

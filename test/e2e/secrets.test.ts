@@ -36,7 +36,7 @@ describe('secrets never leave the agent', () => {
       OTEL_METRIC_EXPORT_INTERVAL: '500',
     });
     const worker = gateway.workerPids()[0];
-    await agent.waitFor((l) => l.msg === 'monitoring Kong process' && l.pid === worker, 20_000, 'worker monitored');
+    await agent.waitForMonitored([worker]);
     const s = (): string => {
       const v = secret(planted.length);
       planted.push(v);

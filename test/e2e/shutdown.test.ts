@@ -36,7 +36,7 @@ describe('shutdown with the collector down', () => {
       LOG_REQUESTS: 'false',
     });
     const worker = gateway.workerPids()[0];
-    await agent.waitFor((l) => l.msg === 'monitoring Kong process' && l.pid === worker, 20_000, 'worker monitored');
+    await agent.waitForMonitored([worker]);
     // 30 connections of 10 pipelined requests, the last one closing each (the pending bound is 128)
     for (let c = 0; c < REQUESTS / 10; c++) {
       const heads = Array.from({ length: 10 }, (_, i) => {

@@ -148,13 +148,7 @@ describe('kong-watcher top: the live view of the running agent', () => {
       TOP_PORT: String(TOP_PORT),
       STATS_INTERVAL: '0',
     });
-    for (const pid of gateway.workerPids()) {
-      await agent.waitFor(
-        (l) => l.msg === 'monitoring Kong process' && l.pid === pid,
-        20_000,
-        `worker ${pid} monitored`,
-      );
-    }
+    await agent.waitForMonitored(gateway.workerPids());
     await agent.waitFor((l) => l.msg === 'Kong routes loaded from the Admin API', 20_000, 'routes from the Admin API');
     traffic = await runMixedTraffic({ port: PROXY_PORT, concurrency: 40, requests: 600, burst: 60, seed: 17 });
     // Every request nginx logged is counted once the agent has seen its end.
