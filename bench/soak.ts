@@ -86,7 +86,7 @@ async function main(): Promise<void> {
     '1',
   );
   const started = new Date();
-  const samples: { minute: number; rssMiB: number }[] = [];
+  const samples: { minute: number; rssMiB: number; heapMiB?: number }[] = [];
   try {
     const worker = gateway.workerPids()[0];
     await agent.waitFor('worker monitored', (l) => l.msg === 'monitoring Kong process' && l.pid === worker, 30_000);
@@ -113,7 +113,9 @@ async function main(): Promise<void> {
       const m = memory(agent.pid);
       if (!m) return;
       const minute = (Date.now() - t0) / 60_000;
-      samples.push({ minute, rssMiB: m.rssBytes / 2 ** 20 });
+      // The V8 heap in use, from the agent's latest stats line: tells the heap's growth from the rest.
+      const heap = agent.lastStats()?.heap_mib;
+      samples.push({ minute, rssMiB: m.rssBytes / 2 ** 20, heapMiB: typeof heap === 'number' ? heap : undefined });
       if (samples.length % 6 === 0) log(`${minute.toFixed(1)} min: RSS ${(m.rssBytes / 2 ** 20).toFixed(1)} MiB`);
     }, SAMPLE_MS);
     log(
@@ -146,7 +148,8 @@ async function main(): Promise<void> {
       minutes,
       flapSeconds,
       offeredRps: rate,
-      achievedRps: load.rps,
+      // From the access log: hey's own figures stop counting at 1,000,000 results.
+      achievedRps: logged / load.seconds,
       loadErrors: load.errors,
       accessLogRequests: logged,
       agentRequests: counters.requests ?? 0,
@@ -194,10 +197,12 @@ function markdown(r: {
   rssEndMiB?: number;
   rssPeakMiB: number;
   rssSlopeMiBPerMinute: number;
-  samples: { minute: number; rssMiB: number }[];
+  samples: { minute: number; rssMiB: number; heapMiB?: number }[];
 }): string {
   const f = (x: number | undefined, d = 1): string => (x === undefined ? '–' : x.toFixed(d));
-  const rows = r.samples.filter((_, i) => i % 6 === 5).map((s) => `| ${f(s.minute)} | ${f(s.rssMiB)} |`);
+  const rows = r.samples
+    .filter((_, i) => i % 6 === 5)
+    .map((s) => `| ${f(s.minute)} | ${f(s.rssMiB)} | ${f(s.heapMiB, 0)} |`);
   return [
     '# kong-watcher soak',
     '',
@@ -212,10 +217,10 @@ function markdown(r: {
     `| events lost | ${r.lostEvents} |`,
     `| agent CPU | ${f(r.agentCores * 100, 2)}% of one core |`,
     '',
-    'RSS over time (every minute):',
+    'RSS and V8 heap in use over time (every minute):',
     '',
-    '| minute | RSS MiB |',
-    '| --- | --- |',
+    '| minute | RSS MiB | heap MiB |',
+    '| --- | --- | --- |',
     ...rows,
     '',
   ].join('\n');

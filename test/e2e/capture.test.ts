@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { readAccessLog, type AccessLogEntry } from '../fixture/access-log';
+import { assertAbortedReported, pathOf, readAccessLog, type AccessLogEntry } from '../fixture/access-log';
 import { startAgent, type AgentLine, type AgentProcess } from '../fixture/agent-process';
 import { startGateway, startUpstream, type Gateway, type Upstream } from '../fixture/gateway';
 import { runMixedTraffic, type TrafficSummary } from '../fixture/traffic';
@@ -13,11 +13,6 @@ import { runMixedTraffic, type TrafficSummary } from '../fixture/traffic';
 const PROXY_PORT = 19110;
 const ADMIN_PORT = 19111;
 const UPSTREAM_PORT = 19112;
-
-function pathOf(target: string): string {
-  const q = target.indexOf('?');
-  return q < 0 ? target : target.slice(0, q);
-}
 
 describe('capture: agent request lines vs the access log', () => {
   let upstream: Upstream;
@@ -120,22 +115,7 @@ describe('capture: agent request lines vs the access log', () => {
   });
 
   it('marks aborted clients with an error code instead of losing them', () => {
-    const aborted = traffic.requests.filter((r) => r.aborted);
-    assert.ok(aborted.length > 0, 'the traffic aborted some requests');
-    const byPath = new Map(agent.requests('server').map((l) => [l.path as string, l]));
-    const logged = new Map(access.map((e) => [pathOf(e.target), e]));
-    for (const r of aborted) {
-      const line = byPath.get(pathOf(r.target));
-      const entry = logged.get(pathOf(r.target));
-      assert.ok(line && entry, `aborted request ${r.target} reported and logged`);
-      if (entry.status === 499) {
-        assert.equal(line.status_code, 499, `${r.target}: the client left before the answer`);
-        assert.equal(line.error_code, 'client_closed', `${r.target}: error code`);
-      } else if (entry.bytesSent < (r.expectedResponseBodyBytes ?? 0)) {
-        // cut mid-response; a response the kernel took in full before the client left is complete
-        assert.notEqual(line.error_code, '', `${r.target} cut after ${entry.bytesSent} bytes has an error code`);
-      }
-    }
+    assertAbortedReported(traffic.requests, agent.requests('server'), access);
   });
 
   it('reports upstream attempts as client exchanges, parented to their server request', () => {

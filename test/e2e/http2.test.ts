@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { readAccessLog, type AccessLogEntry } from '../fixture/access-log';
+import { pathOf, readAccessLog, type AccessLogEntry } from '../fixture/access-log';
 import { startAgent, type AgentLine, type AgentProcess } from '../fixture/agent-process';
 import { startGateway, startUpstream, type Gateway, type Upstream } from '../fixture/gateway';
 import { callEcho, grpcEchoClient, startGrpcUpstream, type GrpcUpstream } from '../fixture/grpc-upstream';
@@ -39,11 +39,6 @@ const CURL_URLS = 30;
 const NODE_REQUESTS = 60;
 const GRPC_CALLS = 60;
 const GRPC_FAILS = 20;
-
-function pathOf(target: string): string {
-  const q = target.indexOf('?');
-  return q < 0 ? target : target.slice(0, q);
-}
 
 function traceparent(n: number, tag: number): string {
   const trace = `${tag.toString(16).padStart(8, '0')}${n.toString(16).padStart(24, '0')}`;

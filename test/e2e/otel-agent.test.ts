@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { readAccessLog, type AccessLogEntry } from '../fixture/access-log';
+import { pathOf, readAccessLog, type AccessLogEntry } from '../fixture/access-log';
 import { startAgent, type AgentLine, type AgentProcess } from '../fixture/agent-process';
 import { startGateway, startUpstream, type Gateway, type Upstream } from '../fixture/gateway';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../fixture/otlp-receiver';
@@ -20,7 +20,6 @@ const SPAN_KIND_SERVER = 2;
 const SPAN_KIND_CLIENT = 3;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const pathOf = (target: string) => target.split('?')[0];
 const statusClass = (status: number) => `${Math.floor(status / 100)}xx`;
 
 function otelEnv(prefix: string): Record<string, string> {

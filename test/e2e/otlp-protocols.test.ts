@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { readAccessLog, type AccessLogEntry } from '../fixture/access-log';
+import { pathOf, readAccessLog, type AccessLogEntry } from '../fixture/access-log';
 import { startAgent, type AgentProcess } from '../fixture/agent-process';
 import { startGateway, startUpstream, type Gateway, type Upstream } from '../fixture/gateway';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../fixture/otlp-receiver';
@@ -23,7 +23,6 @@ const SERVER = 2;
 const CLIENT = 3;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const pathOf = (target: string) => target.split('?')[0];
 const statusClass = (status: number) => `${Math.floor(status / 100)}xx`;
 
 interface Run {

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
-import { readAccessLog, type AccessLogEntry } from '../fixture/access-log';
+import { assertAbortedReported, pathOf, readAccessLog, type AccessLogEntry } from '../fixture/access-log';
 import { startAgent, type AgentLine, type AgentProcess } from '../fixture/agent-process';
 import { startGateway, startUpstream, type Gateway, type Upstream } from '../fixture/gateway';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../fixture/otlp-receiver';
@@ -68,7 +68,6 @@ const MODES: Mode[] = [
 ];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const pathOf = (target: string): string => target.split('?')[0];
 /** The request's /r<id> segment, which routes keep when they rewrite the path. */
 const requestId = (path: unknown): number | undefined => {
   const m = /\/r(\d+)(?=[/?]|$)/.exec(String(path));
@@ -347,21 +346,7 @@ for (const mode of MODES) {
     });
 
     it('marks aborted TLS clients with an error code instead of losing them', () => {
-      const aborted = tlsTraffic.requests.filter((r) => r.aborted);
-      assert.ok(aborted.length > 0, 'the traffic aborted some requests');
-      const byPath = new Map(agent.requests('server').map((l) => [l.path as string, l]));
-      const logged = new Map(access.map((e) => [pathOf(e.target), e]));
-      for (const r of aborted) {
-        const line = byPath.get(pathOf(r.target));
-        const entry = logged.get(pathOf(r.target));
-        assert.ok(line && entry, `aborted request ${r.target} reported and logged`);
-        if (entry.status === 499) {
-          assert.equal(line.status_code, 499, `${r.target}: the client left before the answer`);
-          assert.equal(line.error_code, 'client_closed', `${r.target}: error code`);
-        } else if (entry.bytesSent < (r.expectedResponseBodyBytes ?? 0)) {
-          assert.notEqual(line.error_code, '', `${r.target} cut after ${entry.bytesSent} bytes has an error code`);
-        }
-      }
+      assertAbortedReported(tlsTraffic.requests, agent.requests('server'), access);
     });
 
     it('reports upstream attempts, https ones included, parented to their server request (99%)', () => {
