@@ -11,9 +11,9 @@ import { pathOf, readAccessLog, type AccessLogEntry } from '../fixture/access-lo
 import { startAgent, type AgentLine, type AgentProcess } from '../fixture/agent-process';
 import { startGateway, startUpstream, type Gateway, type Upstream } from '../fixture/gateway';
 
-const PROXY_PORT = 19150;
-const ADMIN_PORT = 19151;
-const UPSTREAM_PORT = 19152;
+const PROXY_PORT = 19240;
+const ADMIN_PORT = 19241;
+const UPSTREAM_PORT = 19242;
 const MIB = 1 << 20;
 
 /** One request on the shared keep-alive agent; resolves with the status once the body is read. */
