@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make image-test`: builds the image from the Dockerfile with podman (local base image, nothing
 # pulled), reports build time and image size, then runs test/container/image.test.ts: the image
-# answers --help, carries its OCI labels, and, run privileged with host PID and network against
-# the Kong-shaped gateway, becomes ready and prints one request line per request.
+# answers --help, carries its OCI labels, and, run with exactly the manifests' capabilities (not
+# --privileged), host PID and network against the Kong-shaped gateway, becomes ready and prints
+# one request line per request.
 # Exits non-zero on any failure. Needs root, podman, runc, debootstrap, nginx + the Lua module.
 set -euo pipefail
 cd "$(dirname "$0")/.."
