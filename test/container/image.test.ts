@@ -1,8 +1,8 @@
 /**
  * The built image, run with exactly what the sidecar manifest grants — its capabilities (every
- * other one dropped, not --privileged), its read-only root, no privilege escalation, and its
- * host mounts, all read from deploy/kong-sidecar-deployment.yaml — with host PID and network as a
- * pod shares them, against the Kong-shaped gateway: it must answer --help, carry its OCI labels,
+ * other one dropped, not --privileged), its seccomp profile, its read-only root, no privilege
+ * escalation, and its host mounts, all read from deploy/kong-sidecar-deployment.yaml — with host
+ * PID and network as a pod shares them, against the Kong-shaped gateway: it must answer --help, carry its OCI labels,
  * become ready and print one request line per proxied request.
  * scripts/container-test.sh builds the image and runs this file with IMG set.
  */
@@ -20,6 +20,8 @@ const CONTAINER = 'kong-ebpf-monitor';
 
 interface SidecarSpec {
   capabilities: string[];
+  /** podman's --security-opt seccomp= for the manifest's seccompProfile */
+  seccomp?: string;
   readOnlyRoot: boolean;
   /** podman -v host:container[:ro] for every hostPath mount */
   mounts: string[];
@@ -42,6 +44,7 @@ function sidecarSpec(): SidecarSpec {
   }
   return {
     capabilities: container.securityContext.capabilities.add as string[],
+    seccomp: container.securityContext.seccompProfile?.type === 'Unconfined' ? 'unconfined' : undefined,
     readOnlyRoot: container.securityContext.readOnlyRootFilesystem === true,
     mounts,
     hostProc: (container.env as Obj[]).find((e) => e.name === 'HOST_PROC')?.value ?? '/proc',
@@ -135,6 +138,7 @@ describe(`image ${IMG}`, () => {
           '--cap-drop=all',
           `--cap-add=${spec.capabilities.join(',')}`,
           '--security-opt=no-new-privileges',
+          ...(spec.seccomp ? [`--security-opt=seccomp=${spec.seccomp}`] : []),
           ...(spec.readOnlyRoot ? ['--read-only'] : []),
           ...spec.mounts.flatMap((m) => (m.startsWith('--') ? [m] : ['-v', m])),
           '--network',
