@@ -267,8 +267,14 @@ describe('a collector that is down at start, then killed mid-run', () => {
     assert.equal(stats.requests, logged, 'every request counted through all of it');
     assert.ok(Number(stats.spans_dropped) > 0, 'drops reported in the stats line');
     assert.equal(stats.lost_events, 0, 'capture never lost an event');
-    const dropped = receiver.latestMetric('kong_watcher.spans.dropped');
-    assert.ok(dropped && dropped.points.reduce((n, p) => n + (p.value ?? 0), 0) > 0, 'drops reported as a self-metric');
+    // The metric exporter's gRPC channel reconnects on grpc-js's own backoff, slower than the
+    // span exporter's: wait for its first export to the restarted collector.
+    const dropped = await receiver.waitForMetric(
+      'kong_watcher.spans.dropped',
+      (m) => m.points.reduce((n, p) => n + (p.value ?? 0), 0) > 0,
+      20_000,
+    );
+    assert.ok(dropped, 'drops reported as a self-metric');
     const rss = rssMiB(agent.child.pid!);
     assert.ok(rss < 256, `agent RSS ${rss.toFixed(0)} MiB stays under the sidecar's 256 MiB limit`);
     assert.ok(
