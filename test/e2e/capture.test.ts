@@ -5,7 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { assertAbortedReported, pathOf, readAccessLog, type AccessLogEntry } from '../fixture/access-log';
+import {
+  assertAbortedReported,
+  assertTracesContinued,
+  pathOf,
+  readAccessLog,
+  type AccessLogEntry,
+} from '../fixture/access-log';
 import { startAgent, type AgentLine, type AgentProcess } from '../fixture/agent-process';
 import { startGateway, startUpstream, type Gateway, type Upstream } from '../fixture/gateway';
 import { runMixedTraffic, type TrafficSummary } from '../fixture/traffic';
@@ -140,21 +146,7 @@ describe('capture: agent request lines vs the access log', () => {
   });
 
   it('continues incoming W3C and B3 traces', () => {
-    const byPath = new Map(agent.requests('server').map((l) => [l.path as string, l]));
-    let checked = 0;
-    for (const r of traffic.requests) {
-      const line = byPath.get(pathOf(r.target));
-      if (!line) continue;
-      if (r.traceparent) {
-        const [, traceId, parentId] = r.traceparent.split('-');
-        assert.equal(line.trace_id, traceId, `trace id continued for ${r.target}`);
-        assert.equal(line.parent_span_id, parentId, `caller span is the parent for ${r.target}`);
-        checked++;
-      } else if (r.b3TraceId) {
-        assert.equal(line.trace_id, r.b3TraceId.padStart(32, '0'), `B3 trace id continued for ${r.target}`);
-        checked++;
-      }
-    }
+    const checked = assertTracesContinued(traffic.requests, agent.requests('server'));
     assert.ok(checked > 10, `${checked} traced requests checked`);
   });
 

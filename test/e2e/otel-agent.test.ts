@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { pathOf, readAccessLog, type AccessLogEntry } from '../fixture/access-log';
+import { loggedByStatusClass, pathOf, readAccessLog, type AccessLogEntry } from '../fixture/access-log';
 import { startAgent, type AgentLine, type AgentProcess } from '../fixture/agent-process';
 import { startGateway, startUpstream, type Gateway, type Upstream } from '../fixture/gateway';
-import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../fixture/otlp-receiver';
+import { metricByStatusClass, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../fixture/otlp-receiver';
 import { runMixedTraffic, type TrafficSummary } from '../fixture/traffic';
 
 const PROXY_PORT = 19130;
@@ -20,7 +20,6 @@ const SPAN_KIND_SERVER = 2;
 const SPAN_KIND_CLIENT = 3;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const statusClass = (status: number) => `${Math.floor(status / 100)}xx`;
 
 function otelEnv(prefix: string): Record<string, string> {
   return {
@@ -188,14 +187,7 @@ describe('OpenTelemetry from the real agent vs the access log', () => {
     const metric = receiver.latestMetric('http.server.request.duration');
     assert.ok(metric, 'http.server.request.duration exported');
     assert.equal(metric.temporality, 2, 'cumulative');
-    const fromMetric: Record<string, number> = {};
-    for (const p of metric.points) {
-      const cls = statusClass(Number(p.attributes['http.response.status_code']));
-      fromMetric[cls] = (fromMetric[cls] ?? 0) + (p.count ?? 0);
-    }
-    const fromLog: Record<string, number> = {};
-    for (const e of access) fromLog[statusClass(e.status)] = (fromLog[statusClass(e.status)] ?? 0) + 1;
-    assert.deepEqual(fromMetric, fromLog);
+    assert.deepEqual(metricByStatusClass(metric), loggedByStatusClass(access));
     const received = receiver.latestMetric('kong_watcher.events.received');
     assert.ok(received && (received.points[0]?.value ?? 0) > 0, 'agent self-metrics exported');
   });

@@ -9,10 +9,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { pathOf, readAccessLog, type AccessLogEntry } from '../fixture/access-log';
+import { loggedByStatusClass, pathOf, readAccessLog, type AccessLogEntry } from '../fixture/access-log';
 import { startAgent, type AgentProcess } from '../fixture/agent-process';
 import { startGateway, startUpstream, type Gateway, type Upstream } from '../fixture/gateway';
-import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../fixture/otlp-receiver';
+import { metricByStatusClass, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../fixture/otlp-receiver';
 import { runMixedTraffic, type TrafficSummary } from '../fixture/traffic';
 
 const PROXY_PORT = 19200;
@@ -23,7 +23,6 @@ const SERVER = 2;
 const CLIENT = 3;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const statusClass = (status: number) => `${Math.floor(status / 100)}xx`;
 
 interface Run {
   protocol: 'grpc' | 'http/protobuf' | 'http/json';
@@ -177,14 +176,7 @@ for (const run of RUNS) {
       assert.ok(metric, 'http.server.request.duration exported');
       assert.equal(metric.type, 'histogram');
       assert.equal(metric.temporality, 2, 'cumulative');
-      const fromMetric: Record<string, number> = {};
-      for (const p of metric.points) {
-        const cls = statusClass(Number(p.attributes['http.response.status_code']));
-        fromMetric[cls] = (fromMetric[cls] ?? 0) + (p.count ?? 0);
-      }
-      const fromLog: Record<string, number> = {};
-      for (const e of access) fromLog[statusClass(e.status)] = (fromLog[statusClass(e.status)] ?? 0) + 1;
-      assert.deepEqual(fromMetric, fromLog);
+      assert.deepEqual(metricByStatusClass(metric), loggedByStatusClass(access));
       for (const name of ['http.client.request.duration', 'kong_watcher.events.received', 'process.cpu.time']) {
         assert.ok(receiver.latestMetric(name), `${name} exported`);
       }

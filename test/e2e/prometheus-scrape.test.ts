@@ -16,7 +16,7 @@ import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { METRICS } from '../../src/otel/metric-names';
 import { prometheusSeries } from '../../src/otel/prometheus-names';
-import { readAccessLog, type AccessLogEntry } from '../fixture/access-log';
+import { loggedByStatusClass, readAccessLog, type AccessLogEntry } from '../fixture/access-log';
 import { startAgent, type AgentProcess } from '../fixture/agent-process';
 import { startCollectorExporter } from '../fixture/collector-prometheus';
 import { dashboardQueries, instantQuery } from '../fixture/dashboard';
@@ -40,8 +40,6 @@ const BY_STATUS_CLASS =
 /** Labels Prometheus adds or renames per scrape target: not the agent's. */
 const TARGET_LABELS = new Set(['job', 'instance', 'exported_job', 'exported_instance']);
 const KNOWN_SERIES = new Set(METRICS.flatMap((m) => prometheusSeries(m)));
-
-const statusClass = (status: number) => `${Math.floor(status / 100)}xx`;
 
 /** Slow requests, so that some are in flight when a collection reads http.server.active_requests. */
 function slowRequests(n: number, ms: number): Promise<void[]> {
@@ -162,8 +160,7 @@ describe('the dashboard through a real Prometheus: scraping the agent, and OTLP 
   });
 
   it('requests by status class equal the access log, both ways', async () => {
-    const fromLog: Record<string, number> = {};
-    for (const e of access) fromLog[statusClass(e.status)] = (fromLog[statusClass(e.status)] ?? 0) + 1;
+    const fromLog = loggedByStatusClass(access);
     assert.ok(Object.keys(fromLog).length >= 4, `several classes: ${JSON.stringify(fromLog)}`);
     for (const [way, prometheus] of ways()) {
       const byClass: Record<string, number> = {};

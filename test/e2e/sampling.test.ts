@@ -8,10 +8,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { readAccessLog, type AccessLogEntry } from '../fixture/access-log';
+import { loggedByStatusClass, readAccessLog, type AccessLogEntry } from '../fixture/access-log';
 import { startAgent, type AgentLine, type AgentProcess } from '../fixture/agent-process';
 import { startGateway, startUpstream, type Gateway, type Upstream } from '../fixture/gateway';
-import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../fixture/otlp-receiver';
+import { metricByStatusClass, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../fixture/otlp-receiver';
 import { runMixedTraffic, type SentRequest, type TrafficSummary } from '../fixture/traffic';
 
 const PROXY_PORT = 19212;
@@ -28,7 +28,6 @@ const CLIENT = 3;
 type Rule = 'parent' | 'error' | 'slow' | 'sampler' | 'none';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const statusClass = (status: number) => `${Math.floor(status / 100)}xx`;
 
 /** The caller's decision as the request's headers stated it. */
 function callerDecision(sent: SentRequest | undefined): 'sampled' | 'unsampled' | 'none' {
@@ -195,13 +194,6 @@ describe('sampling decided after the response: errors, slow requests, a ratio, c
 
   it('metrics count every request, sampled or not', () => {
     const metric = receiver.latestMetric('http.server.request.duration')!;
-    const fromMetric: Record<string, number> = {};
-    for (const p of metric.points) {
-      const cls = statusClass(Number(p.attributes['http.response.status_code']));
-      fromMetric[cls] = (fromMetric[cls] ?? 0) + (p.count ?? 0);
-    }
-    const fromLog: Record<string, number> = {};
-    for (const e of access) fromLog[statusClass(e.status)] = (fromLog[statusClass(e.status)] ?? 0) + 1;
-    assert.deepEqual(fromMetric, fromLog);
+    assert.deepEqual(metricByStatusClass(metric), loggedByStatusClass(access));
   });
 });
