@@ -50,16 +50,13 @@ enum kw_op {
 	KW_OP_WRITE = 2,
 };
 
-/* Which hook produced a DATA record. src/capture/records.ts: Source */
+/* Which hook produced a DATA record. src/capture/records.ts: Source. 1, 4, 5 and 8 were read,
+ * recvmsg, write and sendmsg, no longer hooked: nginx moves socket bytes with recv/send/readv/writev. */
 enum kw_source {
-	KW_SRC_READ = 1, /* not attached by default: nginx moves socket bytes with recv/send/readv/writev */
 	KW_SRC_READV = 2,
 	KW_SRC_RECVFROM = 3,
-	KW_SRC_RECVMSG = 4,
-	KW_SRC_WRITE = 5,
 	KW_SRC_WRITEV = 6,
 	KW_SRC_SENDTO = 7,
-	KW_SRC_SENDMSG = 8,
 	KW_SRC_SENDFILE = 9,
 	KW_SRC_LIBC_READ = 10, /* libc uprobe capture mode */
 	KW_SRC_LIBC_WRITE = 11,

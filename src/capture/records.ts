@@ -53,14 +53,10 @@ export type Op = (typeof Op)[keyof typeof Op];
 
 /** C: enum kw_source */
 export const Source = {
-  Read: 1, // KW_SRC_READ
   Readv: 2, // KW_SRC_READV
   Recvfrom: 3, // KW_SRC_RECVFROM
-  Recvmsg: 4, // KW_SRC_RECVMSG
-  Write: 5, // KW_SRC_WRITE
   Writev: 6, // KW_SRC_WRITEV
   Sendto: 7, // KW_SRC_SENDTO
-  Sendmsg: 8, // KW_SRC_SENDMSG
   Sendfile: 9, // KW_SRC_SENDFILE
   LibcRead: 10, // KW_SRC_LIBC_READ
   LibcWrite: 11, // KW_SRC_LIBC_WRITE
